@@ -1,0 +1,106 @@
+"""What every flow shares: params, metrics files published as Prefect artifacts, and the stage entry point
+that turns bad input into a one-screen report and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect.artifacts import create_table_artifact
+from prefect.states import State
+
+from dqrec.data.errors import DataError
+
+PARAMS_FILE = Path("params.yaml")
+METRICS_DIR = Path("metrics")
+
+
+def load_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def publish_metrics(key: str, metrics: dict[str, Any], description: str) -> None:
+    """Show a metrics dict in the Prefect UI as a table artifact (one row per metric)."""
+    rows = [{"metric": k, "value": v} for k, v in flatten(metrics).items()]
+    create_table_artifact(key=key, table=rows, description=description)
+
+
+def read_metrics(name: str) -> dict[str, Any]:
+    return json.loads((METRICS_DIR / f"{name}.json").read_text())
+
+
+@contextmanager
+def shared_prefect_server() -> Iterator[None]:
+    """Start one temporary Prefect server for this process and every stage it launches.
+
+    Without it each stage process would start its own (about 10 s each). A server the user configured
+    through PREFECT_API_URL is used as it is.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    server = SubprocessASGIServer()
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            yield
+            _flush_logs()
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
+
+
+def _flush_logs() -> None:
+    # Logs are shipped by a background worker; send them before the server goes away.
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=5)
+
+
+class _NoTracebackForBadInput(logging.Filter):
+    """Bad input is the user's to fix, not a bug: its log records carry the one-line summary and no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], DataError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_tracebacks_for_bad_input() -> None:
+    for name in ("prefect.task_runs", "prefect.flow_runs"):
+        logging.getLogger(name).addFilter(_NoTracebackForBadInput())
+
+
+def run_stage(flow: Callable[..., Any]) -> None:
+    """Entry point of a DVC stage: run ``flow``; on bad input, print the full report once and exit 1."""
+    quiet_tracebacks_for_bad_input()
+    state: State = flow(return_state=True)
+    if state.is_completed():
+        return
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, DataError):
+        print(f"\n{flow.name} failed: {error.report()}", file=sys.stderr)
+    sys.exit(1)

@@ -1,0 +1,74 @@
+"""The pipeline: `dvc repro` decides which stages are stale and runs them (each stage is its own flow);
+this flow runs it, streams its log, and publishes every stage's metrics."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.common import METRICS_DIR, flatten, publish_metrics, read_metrics, shared_prefect_server
+
+
+def _environment() -> dict[str, str]:
+    # Stage commands say `python`; it must be this interpreter, with this project's packages.
+    bin_dir = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+@task(cache_policy=NO_CACHE)
+def dvc_repro(targets: list[str], force: bool) -> None:
+    logger = get_run_logger()
+    command = [sys.executable, "-m", "dvc", "repro", *(["--force"] if force else []), *targets]
+    logger.info("running %s", " ".join(command[2:]))
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=_environment())
+    assert process.stdout is not None
+    for line in process.stdout:
+        print(line, end="", flush=True)
+    if process.wait() != 0:
+        raise RuntimeError(f"dvc repro failed with exit code {process.returncode}; its output is above")
+
+
+@task(cache_policy=NO_CACHE)
+def publish_all_metrics() -> dict[str, dict]:
+    metrics = {path.stem: read_metrics(path.stem) for path in sorted(METRICS_DIR.glob("*.json"))}
+    for name, values in metrics.items():
+        publish_metrics(f"{name}-metrics", values, f"Metrics of the {name} stage")
+    return metrics
+
+
+@flow(name="dqrec-pipeline")
+def pipeline(targets: list[str] | None = None, force: bool = False) -> dict[str, dict]:
+    """Bring every artifact up to date with params.yaml and the code, then report the metrics."""
+    dvc_repro(targets or [], force)
+    return publish_all_metrics()
+
+
+def _print_metrics(metrics: dict[str, dict]) -> None:
+    for name, values in metrics.items():
+        print(f"\n{name}")
+        for key, value in flatten(values).items():
+            shown = f"{value:.6g}" if isinstance(value, float) else value
+            print(f"  {key:<44} {shown}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("targets", nargs="*", help="stages to bring up to date (default: all)")
+    parser.add_argument("--force", action="store_true", help="rerun the stages even if nothing changed")
+    args = parser.parse_args()
+    with shared_prefect_server():
+        state = pipeline(args.targets, args.force, return_state=True)
+    if not state.is_completed():
+        sys.exit(1)
+    _print_metrics(state.result())
+
+
+if __name__ == "__main__":
+    main()

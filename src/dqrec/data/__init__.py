@@ -1,0 +1,1 @@
+"""Readers per format, pandera schemas, id maps, the split protocol and the ingest stage's logic."""

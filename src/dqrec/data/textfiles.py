@@ -1,0 +1,142 @@
+"""Decoding and tokenising raw text files, turning every low-level failure into a located Problem."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from dqrec.data.errors import DataError, Problem
+
+LINE_COLUMN = "_line"
+FILE_COLUMN = "_file"
+
+_PANDAS_LINE = re.compile(r"line (\d+)")
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it ends in .gz."""
+    if path.suffix == ".gz":
+        try:
+            with gzip.open(path, "rb") as handle:
+                return handle.read()
+        except (OSError, EOFError) as err:
+            raise DataError(Problem(str(path), "a complete gzip stream", value=str(err)), "corrupt archive")
+    return path.read_bytes()
+
+
+def decode(path: Path, raw: bytes, encodings: tuple[str, ...] = ("utf-8",)) -> str:
+    """Decode with the first encoding that fits; name the line of the first bad byte when none does."""
+    if not raw.strip():
+        raise DataError(Problem(str(path), "at least one line of data", value="an empty file"), "empty file")
+    first_error: UnicodeDecodeError | None = None
+    for encoding in encodings:
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError as err:
+            first_error = first_error or err
+    assert first_error is not None
+    line = raw.count(b"\n", 0, first_error.start) + 1
+    bad = raw[first_error.start : first_error.start + 4]
+    raise DataError(
+        Problem(str(path), f"text in {' or '.join(encodings)}", line=line, value=repr(bad)), "wrong encoding"
+    )
+
+
+def read_text(path: Path, encodings: tuple[str, ...] = ("utf-8",)) -> str:
+    return decode(path, read_bytes(path), encodings)
+
+
+def split_fields(
+    path: Path, text: str, sep: str, names: list[str], problems: list[Problem], first_line: int = 1
+) -> pd.DataFrame:
+    """Parse delimiter-separated ``text`` into string columns ``names`` plus the 1-based source line.
+
+    Every line must have exactly ``len(names)`` fields. A long line stops parsing at once; a short line and a
+    missing final newline (the marks of a truncated file) are appended to ``problems`` so that one report
+    can hold them with the schema failures. Empty fields become missing values for the schemas to report.
+    """
+    original, shown_sep = text, sep
+    if sep != "\t" and len(sep) > 1:
+        # Multi-character separators force pandas' slow python engine; a tab never occurs in these files.
+        text = text.replace(sep, "\t")
+        sep = "\t"
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            header=None,
+            names=names,
+            dtype=str,
+            quoting=csv.QUOTE_NONE,
+            skip_blank_lines=False,
+            keep_default_na=False,
+            na_values=[""],
+            engine="c",
+        )
+    except pd.errors.ParserError as err:
+        match = _PANDAS_LINE.search(str(err))
+        line = int(match.group(1)) + first_line - 1 if match else None
+        raise DataError(
+            Problem(str(path), f"{len(names)} fields separated by {shown_sep!r}", line=line, value=str(err)),
+            "malformed line",
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(Problem(str(path), "at least one line of data", value="no rows"), "empty file") from None
+    frame[LINE_COLUMN] = pd.RangeIndex(first_line, first_line + len(frame))
+    frame[FILE_COLUMN] = str(path)
+    problems += _short_lines(path, frame, names)
+    problems += _missing_final_newline(path, original, first_line + len(frame) - 1, names[-1])
+    return frame
+
+
+def _short_lines(path: Path, frame: pd.DataFrame, names: list[str]) -> list[Problem]:
+    # pandas pads a short line with missing values; only the last column tells a short line from an empty field.
+    last = names[-1]
+    short = frame[last].isna() & frame[names[0]].notna()
+    if len(names) < 2 or not short.any():
+        return []
+    return [Problem(str(path), f"{len(names)} fields ({', '.join(names)})", line=int(line), column=last,
+                    value="a line that ends early")
+            for line in frame.loc[short, LINE_COLUMN]]
+
+
+def _missing_final_newline(path: Path, text: str, last_line: int, last_column: str | None) -> list[Problem]:
+    # Every published file ends its last line with a newline; a cut inside the last field leaves a line
+    # that still parses, and this is the one mark it leaves.
+    if text.endswith("\n"):
+        return []
+    tail = text[text.rfind("\n") + 1 :]
+    return [Problem(str(path), "a newline at the end of the last line (the file looks truncated)",
+                    line=last_line, column=last_column, value=tail[-40:])]
+
+
+def sequence_lines(path: Path, text: str, problems: list[Problem]) -> pd.DataFrame:
+    """Parse ``user item item ...`` lines into one row per (user, item) with its position in the line.
+
+    The position keeps the file's order, which is the time order in sequence datasets.
+    """
+    problems += _missing_final_newline(path, text, text.count("\n") + 1, "item_id")
+    users: list[str] = []
+    items: list[str] = []
+    positions: list[int] = []
+    lines: list[int] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        user, rest = tokens[0], tokens[1:]
+        users.extend([user] * len(rest))
+        items.extend(rest)
+        positions.extend(range(len(rest)))
+        lines.extend([number] * len(rest))
+    if not users:
+        raise DataError(Problem(str(path), "lines of 'user item item ...'", value="no interactions"), "empty file")
+    return pd.DataFrame(
+        {"user_id": users, "item_id": items, "timestamp": pd.Series(positions, dtype="int64").astype(str),
+         LINE_COLUMN: lines, FILE_COLUMN: str(path)}
+    )
