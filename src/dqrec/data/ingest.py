@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,7 +26,7 @@ from dqrec.data.textfiles import FILE_COLUMN, LINE_COLUMN
 log = logging.getLogger(__name__)
 
 
-class DuplicatePolicy(str, Enum):
+class DuplicatePolicy(StrEnum):
     FIRST = "first"  # keep the earliest interaction of each (user, item) pair
     KEEP = "keep"  # keep repeats: sequence models may want them
     ERROR = "error"  # refuse the input, listing every repeat

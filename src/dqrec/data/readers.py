@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +15,7 @@ from dqrec.data.errors import DataError, Problem
 from dqrec.data.textfiles import FILE_COLUMN, LINE_COLUMN, read_text, sequence_lines, split_fields
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     RECBOLE = "recbole"  # <name>.inter / .user / .item with typed headers
     GROUPLENS = "grouplens"  # ratings.dat[.gz], users.dat, movies.dat separated by '::'
     GROUPLENS_100K = "grouplens-100k"  # u.data, u.user, u.item of the original ml-100k archive
@@ -24,7 +24,7 @@ class Format(str, Enum):
     TABLE = "table"  # interactions.csv|parquet [+ users.*, items.*]
 
 
-class TimestampKind(str, Enum):
+class TimestampKind(StrEnum):
     UNIX = "unix"  # seconds since the epoch
     ORDINAL = "ordinal"  # position in a time-ordered sequence
     NONE = "none"  # no time information; the position in the file carries no meaning
@@ -246,7 +246,7 @@ def _item_attributes_json(path: Path) -> pd.DataFrame:
     try:
         mapping = json.loads(text)
     except json.JSONDecodeError as err:
-        raise DataError(Problem(str(path), "valid JSON", line=err.lineno, value=err.msg), "malformed JSON")
+        raise DataError(Problem(str(path), "valid JSON", line=err.lineno, value=err.msg), "malformed JSON") from None
     if not isinstance(mapping, dict):
         raise DataError(Problem(str(path), '{"item_id": [attribute_id, ...]}', value=type(mapping).__name__),
                         "malformed JSON")

@@ -10,13 +10,13 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
 
 
-class SplitMethod(str, Enum):
+class SplitMethod(StrEnum):
     RATIO = "ratio"
     LEAVE_ONE_OUT = "leave_one_out"
     GIVEN = "given"

@@ -25,7 +25,7 @@ def read_bytes(path: Path) -> bytes:
             with gzip.open(path, "rb") as handle:
                 return handle.read()
         except (OSError, EOFError) as err:
-            raise DataError(Problem(str(path), "a complete gzip stream", value=str(err)), "corrupt archive")
+            raise DataError(Problem(str(path), "a complete gzip stream", value=str(err)), "corrupt archive") from None
     return path.read_bytes()
 
 

@@ -1,0 +1,203 @@
+"""Every kind of bad input is refused with a message naming the file, the line or row, the column and what
+was expected; all problems of a file come in one report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dqrec.data.acquire import locate_dataset
+from dqrec.data.errors import DataError
+from dqrec.data.ingest import DuplicatePolicy, IngestConfig, ingest
+from tests.conftest import RECBOLE_INTER, write_files
+
+HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+
+
+def ingest_inter(tmp_path: Path, content: str | bytes, **config) -> None:
+    folder = write_files(tmp_path / "bad", {"bad.inter": content})
+    ingest(folder, IngestConfig("bad", **config))
+
+
+def problems_of(err: pytest.ExceptionInfo[DataError]) -> list[tuple[int | None, str | None, str]]:
+    return [(p.line, p.column, p.expected) for p in err.value.problems]
+
+
+def test_negative_and_non_integer_ids_are_located(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as err:
+        ingest_inter(tmp_path, HEADER + "1\t10\t5\t100\n-3\t10\t5\t100\n2\tx7\t5\t100\n2\t1.5\t5\t100\n")
+
+    assert problems_of(err) == [
+        (3, "user_id", "a non-negative integer user id"),
+        (4, "item_id", "a non-negative integer item id"),
+        (5, "item_id", "a non-negative integer item id"),
+    ]
+    assert "bad.inter, line 3, column 'user_id': found '-3'" in err.value.report()
+
+
+def test_missing_value_and_rating_out_of_range(tmp_path: Path) -> None:
+    movielens = tmp_path / "ml-100k"  # a known dataset: ratings must lie in [1, 5]
+    write_files(movielens, {"ml-100k.inter": HEADER + "1\t10\t9\t100\n1\t11\t\t200\n1\t12\tNaN\t300\n"})
+    with pytest.raises(DataError) as err:
+        ingest(movielens, IngestConfig("ml-100k"))
+
+    assert problems_of(err) == [
+        (2, "rating", "a number in [1, 5]"),
+        (3, "rating", "a value (not empty)"),
+        (4, "rating", "a number in [1, 5]"),
+    ]
+
+
+def test_missing_column_in_header(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as err:
+        ingest_inter(tmp_path, "user_id:token\trating:float\n1\t5\n")
+
+    assert problems_of(err) == [(1, "item_id", "a column 'item_id:token' in the header")]
+    assert err.value.summary == "malformed header"
+
+
+def test_malformed_header(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as err:
+        ingest_inter(tmp_path, "user_id:token\titem_id\trating:number\n1\t2\t3\n")
+
+    assert [p.value for p in err.value.problems][:2] == ["item_id", "rating:number"]
+    assert all(p.line == 1 for p in err.value.problems)
+
+
+def test_truncated_file_short_line(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as err:
+        ingest_inter(tmp_path, HEADER + "1\t10\t5\t100\n1\t11\n")
+
+    assert problems_of(err)[0][:2] == (3, "timestamp")
+    assert "ends early" in err.value.report()
+
+
+def test_truncated_file_cut_inside_the_last_field(tmp_path: Path) -> None:
+    folder = write_files(tmp_path / "gl", {"ratings.dat": "1::10::5::978300760\n1::11::3::97830"})
+    with pytest.raises(DataError) as err:
+        ingest(folder, IngestConfig("gl"))
+
+    assert problems_of(err) == [
+        (2, "timestamp", "a newline at the end of the last line (the file looks truncated)")]
+
+
+def test_too_many_fields(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as err:
+        ingest_inter(tmp_path, HEADER + "1\t10\t5\t100\n1\t11\t5\t100\textra\n")
+
+    assert problems_of(err)[0][0] == 3
+    assert err.value.summary == "malformed line"
+
+
+def test_wrong_encoding_names_the_line(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as err:
+        ingest_inter(tmp_path, (HEADER + "1\t10\t5\t100\n").encode() + "2\t\xe9\t5\t1\n".encode("latin-1"))
+
+    assert problems_of(err) == [(3, None, "text in utf-8")]
+    assert err.value.summary == "wrong encoding"
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", HEADER])
+def test_empty_file(tmp_path: Path, content: str) -> None:
+    with pytest.raises(DataError, match="empty file"):
+        ingest_inter(tmp_path, content)
+
+
+def test_empty_parquet_names_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    pd.DataFrame({"user_id": pd.Series([], dtype="int64"), "item_id": pd.Series([], dtype="int64")}).to_parquet(
+        folder / "interactions.parquet")
+    with pytest.raises(DataError, match="interactions.parquet"):
+        ingest(folder, IngestConfig("mine"))
+
+
+def test_parquet_problems_name_the_row(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    pd.DataFrame({"user_id": [1, -2], "item_id": [3, 4]}).to_parquet(folder / "interactions.parquet")
+    with pytest.raises(DataError) as err:
+        ingest(folder, IngestConfig("mine"))
+
+    assert "interactions.parquet, row 2, column 'user_id': found '-2'" in err.value.report()
+
+
+def test_csv_missing_column(tmp_path: Path) -> None:
+    folder = write_files(tmp_path / "mine", {"interactions.csv": "user,item_id\n1,2\n"})
+    with pytest.raises(DataError) as err:
+        ingest(folder, IngestConfig("mine"))
+
+    assert problems_of(err) == [(1, "user_id", "a column named 'user_id'")]
+
+
+def test_duplicate_entity_ids_in_attribute_files(tmp_path: Path) -> None:
+    folder = write_files(tmp_path / "t", {"t.inter": RECBOLE_INTER,
+                                          "t.user": "user_id:token\tage:token\n1\t20\n1\t30\n"})
+    with pytest.raises(DataError) as err:
+        ingest(folder, IngestConfig("t"))
+
+    assert problems_of(err) == [(3, "user_id", "each user_id to appear once")]
+
+
+DUPLICATED = HEADER + "1\t10\t5\t300\n1\t10\t4\t100\n1\t11\t5\t200\n"
+
+
+def test_duplicate_interactions_refused_under_error_policy(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as err:
+        ingest_inter(tmp_path, DUPLICATED, duplicates=DuplicatePolicy.ERROR)
+
+    # The later of the two (by time) is the repeat: line 2 has timestamp 300, line 3 has 100.
+    assert problems_of(err)[0][:2] == (2, "item_id")
+    assert err.value.summary == "duplicate interactions"
+
+
+@pytest.mark.parametrize(("policy", "kept", "dropped"),
+                         [(DuplicatePolicy.FIRST, 2, 1), (DuplicatePolicy.KEEP, 3, 0)])
+def test_duplicate_policies(tmp_path: Path, policy: DuplicatePolicy, kept: int, dropped: int) -> None:
+    folder = write_files(tmp_path / "dup", {"dup.inter": DUPLICATED})
+    dataset = ingest(folder, IngestConfig("dup", duplicates=policy))
+
+    assert len(dataset.interactions) == kept
+    assert dataset.stats["duplicates_dropped"] == dropped
+    if policy is DuplicatePolicy.FIRST:
+        assert dataset.interactions["timestamp"].min() == 100  # the earliest of the pair survives
+
+
+def test_unknown_dataset_name(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as err:
+        locate_dataset("no-such-data", tmp_path)
+
+    assert "unknown dataset 'no-such-data'" in str(err.value)
+    assert "ml-1m" in err.value.report()  # the message lists what is known
+
+
+def test_unrecognised_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="unrecognised dataset folder"):
+        ingest(write_files(tmp_path / "odd", {"notes.md": "hello"}), IngestConfig("odd"))
+
+
+def test_one_report_holds_problems_from_every_table(tmp_path: Path) -> None:
+    folder = write_files(tmp_path / "t", {"t.inter": HEADER + "1\t10\t5\t100\n-1\t10\t5\t100\n",
+                                          "t.item": "item_id:token\tclass:token_seq\nabc\tDrama\n"})
+    with pytest.raises(DataError) as err:
+        ingest(folder, IngestConfig("t"))
+
+    assert {Path(p.file).name for p in err.value.problems} == {"t.inter", "t.item"}
+
+
+def test_report_fits_on_a_screen(tmp_path: Path) -> None:
+    rows = "".join(f"-{i}\t10\t5\t100\n" for i in range(500))
+    with pytest.raises(DataError) as err:
+        ingest_inter(tmp_path, HEADER + rows)
+
+    assert len(err.value.problems) == 500
+    assert len(err.value.report().splitlines()) <= 20
+    assert "and 485 more" in err.value.report()
+
+
+def test_a_known_dataset_in_the_wrong_format_is_refused(tmp_path: Path) -> None:
+    folder = write_files(tmp_path / "ml-1m", {"train.txt": "0 1\n", "test.txt": "0 2\n"})
+    with pytest.raises(DataError, match="unexpected format for 'ml-1m'"):
+        ingest(folder, IngestConfig("ml-1m"))

@@ -1,0 +1,118 @@
+"""One end-to-end run of the pipeline through Prefect and DVC on ml-100k, in a throwaway git workspace."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT, SHARED_DATASETS
+
+pytestmark = pytest.mark.slow
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    root = tmp_path_factory.mktemp("workspace")
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    for name in tracked.stdout.splitlines():
+        if (REPO_ROOT / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, root / name)
+    bin_dir = str(Path(sys.executable).parent)
+    ml100k = SHARED_DATASETS / "ml-100k"
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home")),
+        # With no shared copy, the pipeline acquires ml-100k itself, as on a fresh machine.
+        "DQREC_DATA_HOME": str(ml100k.parent if ml100k.is_dir() else root / "data" / "raw"),
+    }
+    env.pop("PREFECT_API_URL", None)
+    for command in (["git", "init", "-q"], ["git", "add", "-A"],
+                    ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "snapshot"]):
+        run(command, root, env)
+    return root, env
+
+
+def test_pipeline_flow_runs_every_stage_then_nothing(workspace: tuple[Path, dict[str, str]]) -> None:
+    root, env = workspace
+    first = run([sys.executable, "-m", "flows.pipeline"], root, env)
+
+    stats = json.loads((root / "metrics" / "ingest.json").read_text())
+    split = json.loads((root / "metrics" / "split.json").read_text())
+    assert (stats["users"], stats["items"], stats["interactions"]) == (943, 1682, 100_000)
+    assert [split[s]["interactions"] for s in ("train", "valid", "test")] == [80_024, 9_988, 9_988]
+    assert "Flow run" in first.stdout + first.stderr and "ingest" in first.stdout
+    assert "train.interactions" in first.stdout  # the metrics table is printed at the end
+
+    again = run([sys.executable, "-m", "dvc", "repro"], root, env)
+    assert "Data and pipelines are up to date" in again.stdout
+
+
+def test_a_split_param_reruns_only_the_split(workspace: tuple[Path, dict[str, str]]) -> None:
+    root, env = workspace
+    ingest_before = digest(root / "data" / "ingest")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["split"]["test_ratio"] = 0.2
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+
+    result = run([sys.executable, "-m", "dvc", "repro"], root, env)
+
+    assert "Stage 'ingest' didn't change, skipping" in result.stdout
+    assert "Running stage 'split'" in result.stdout
+    assert digest(root / "data" / "ingest") == ingest_before
+    split = json.loads((root / "metrics" / "split.json").read_text())
+    assert split["test"]["interactions"] > 9_988
+
+
+def test_experiment_with_a_param_override(workspace: tuple[Path, dict[str, str]]) -> None:
+    root, env = workspace
+    run(["git", "checkout", "-q", "params.yaml"], root, env)
+    run([sys.executable, "-m", "dvc", "exp", "run", "-S", "split.valid_ratio=0.2", "--name", "valid20"], root, env)
+
+    shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], root, env).stdout
+    assert "valid20" in shown
+    metrics = run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env).stdout
+    assert "interactions" in metrics
+
+
+def test_bad_input_fails_and_leaves_previous_artifacts(workspace: tuple[Path, dict[str, str]],
+                                                       tmp_path: Path) -> None:
+    root, env = workspace
+    run([sys.executable, "-m", "dvc", "repro"], root, env)
+    before = digest(root / "data") | digest(root / "metrics")
+    source = Path(env["DQREC_DATA_HOME"]) / "ml-100k"
+    broken = tmp_path / "home" / "ml-100k"
+    shutil.copytree(source, broken)
+    inter = broken / "ml-100k.inter"
+    lines = inter.read_text().splitlines(keepends=True)
+    lines[41] = "-5" + lines[41][lines[41].index("\t"):]
+    inter.write_text("".join(lines))
+
+    failed = run([sys.executable, "-m", "dvc", "repro", "--force", "ingest"], root,
+                 {**env, "DQREC_DATA_HOME": str(tmp_path / "home")}, check=False)
+
+    assert failed.returncode != 0
+    assert "ml-100k.inter, line 42, column 'user_id': found '-5'" in failed.stderr + failed.stdout
+    assert "Traceback" not in failed.stderr + failed.stdout
+    assert digest(root / "data") | digest(root / "metrics") == before
