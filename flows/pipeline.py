@@ -1,5 +1,5 @@
-"""The pipeline: `dvc repro` decides which stages are stale and runs them (each stage is its own flow);
-this flow runs it, streams its log, and publishes every stage's metrics."""
+"""The pipeline: `dvc repro` decides which stages are stale and runs them (each stage is its own flow and
+publishes its own metrics as Prefect artifacts); this flow runs it, streams its log and sums up the metrics."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import METRICS_DIR, flatten, publish_metrics, read_metrics, shared_prefect_server
+from flows.common import METRICS_DIR, flatten, read_metrics, shared_prefect_server
 
 
 def _environment() -> dict[str, str]:
@@ -36,18 +36,15 @@ def dvc_repro(targets: list[str], force: bool) -> None:
 
 
 @task(cache_policy=NO_CACHE)
-def publish_all_metrics() -> dict[str, dict]:
-    metrics = {path.stem: read_metrics(path.stem) for path in sorted(METRICS_DIR.glob("*.json"))}
-    for name, values in metrics.items():
-        publish_metrics(f"{name}-metrics", values, f"Metrics of the {name} stage")
-    return metrics
+def collect_metrics() -> dict[str, dict]:
+    return {path.stem: read_metrics(path.stem) for path in sorted(METRICS_DIR.glob("*.json"))}
 
 
 @flow(name="dqrec-pipeline")
 def pipeline(targets: list[str] | None = None, force: bool = False) -> dict[str, dict]:
     """Bring every artifact up to date with params.yaml and the code, then report the metrics."""
     dvc_repro(targets or [], force)
-    return publish_all_metrics()
+    return collect_metrics()
 
 
 def _print_metrics(metrics: dict[str, dict]) -> None:
