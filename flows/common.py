@@ -18,6 +18,10 @@ from prefect.states import State
 
 from dqrec.data.errors import DataError
 
+# prefect.toml routes the library's logger to the run logs (extra_loggers); its level is set here because the
+# root logger's WARNING would otherwise hide the library's progress messages.
+logging.getLogger("dqrec").setLevel(logging.INFO)
+
 PARAMS_FILE = Path("params.yaml")
 METRICS_DIR = Path("metrics")
 
