@@ -201,3 +201,27 @@ def test_a_known_dataset_in_the_wrong_format_is_refused(tmp_path: Path) -> None:
     folder = write_files(tmp_path / "ml-1m", {"train.txt": "0 1\n", "test.txt": "0 2\n"})
     with pytest.raises(DataError, match="unexpected format for 'ml-1m'"):
         ingest(folder, IngestConfig("ml-1m"))
+
+
+def test_movielens_attribute_values_are_checked_against_their_domains(tmp_path: Path) -> None:
+    folder = write_files(tmp_path / "ml-100k", {
+        "ml-100k.inter": HEADER + "1\t10\t5\t100\n",
+        "ml-100k.user": "user_id:token\tage:token\tgender:token\n1\t24\tX\n",
+        "ml-100k.item": "item_id:token\trelease_year:token\n10\t95\n",
+    })
+    with pytest.raises(DataError) as err:
+        ingest(folder, IngestConfig("ml-100k"))
+
+    assert [(Path(p.file).name, p.line, p.column, p.value) for p in err.value.problems] == [
+        ("ml-100k.item", 2, "release_year", "95"),
+        ("ml-100k.user", 2, "gender", "X"),
+    ]
+
+
+def test_attribute_domains_are_not_imposed_on_other_datasets(tmp_path: Path) -> None:
+    folder = write_files(tmp_path / "mine", {
+        "mine.inter": HEADER + "1\t10\t5\t100\n",
+        "mine.user": "user_id:token\tgender:token\n1\tnonbinary\n",
+    })
+
+    assert ingest(folder, IngestConfig("mine")).vocab["user"]["gender"] == ["nonbinary"]

@@ -3,7 +3,7 @@ Any other folder under the data home is read too, with its format recognised fro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 from dqrec.data.readers import Format
 
@@ -13,9 +13,14 @@ class DatasetSpec:
     name: str
     formats: tuple[Format, ...]
     split: str  # the BRIEF §3 protocol: ratio | leave_one_out | given
+    _: KW_ONLY
     rating_range: tuple[float, float] | None = None
     # Attributes that are nearly unique per entity (zip codes) add no pattern, only noise.
     drop_attributes: tuple[str, ...] = ()
+    # Check attribute values against their documented domains (schemas.ATTRIBUTE_PATTERNS).
+    check_attributes: bool = False
+    # column -> values that the published files use for "unknown" there; read as missing.
+    missing_markers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # file name -> sha256 of the published file; a local copy that differs is reported, not rejected,
     # so that a damaged file still gets a located validation error.
     sha256: dict[str, str] = field(default_factory=dict)
@@ -25,17 +30,21 @@ KNOWN_DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
         DatasetSpec(
-            "ml-100k", (Format.RECBOLE, Format.GROUPLENS_100K), "ratio", (1.0, 5.0), ("zip_code",),
-            {
+            "ml-100k", (Format.RECBOLE, Format.GROUPLENS_100K), "ratio", rating_range=(1.0, 5.0),
+            drop_attributes=("zip_code",), check_attributes=True,
+            sha256={
                 "ml-100k.inter": "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff",
                 "ml-100k.item": "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532",
                 "ml-100k.user": "4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972",
                 "u.data": "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",
             },
+            # RecBole's ml-100k.item: item 267 is "unkonwn" (sic) throughout; item 1412's year reads "V".
+            missing_markers={"title": ("unkonwn",), "release_year": ("unkonwn", "V")},
         ),
         DatasetSpec(
-            "ml-1m", (Format.GROUPLENS,), "ratio", (1.0, 5.0), ("zip_code",),
-            {
+            "ml-1m", (Format.GROUPLENS,), "ratio", rating_range=(1.0, 5.0),
+            drop_attributes=("zip_code",), check_attributes=True,
+            sha256={
                 "ratings.dat.gz": "286bf74147e03c483e5eaef1480df636c39c538c05201ac024f3c9caddd92b58",
                 "ratings.dat": "506d64ca44484487c11dc2d9a28de5c54948213e6b96285e298afe28d6ea4e0f",
                 "movies.dat": "0140fc2356357c1a851d0f52e893a1e4d3696df632c4141cea8d5bc3d621f0b9",

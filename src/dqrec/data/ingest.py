@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -16,6 +16,7 @@ from dqrec.data.catalog import DEFAULT_SPLIT_BY_FORMAT, KNOWN_DATASETS, DatasetS
 from dqrec.data.errors import DataError, Problem, raise_if_any
 from dqrec.data.readers import RawDataset, TimestampKind, read_dataset
 from dqrec.data.schemas import (
+    ATTRIBUTE_PATTERNS,
     INTERACTIONS_SCHEMA,
     raw_entities_schema,
     raw_interactions_schema,
@@ -59,6 +60,8 @@ def ingest(folder: Path, config: IngestConfig) -> CanonicalDataset:
         raise DataError(Problem(str(folder), f"files in the {'/'.join(f.value for f in spec.formats)} format",
                                 value=raw.format.value), f"unexpected format for '{spec.name}'")
     log.info("read %d interactions from %s (%s)", len(raw.interactions), folder, raw.format.value)
+    if spec and spec.missing_markers:
+        raw = _markers_to_missing(raw, spec.missing_markers)
     _validate(raw, spec)
     interactions = _typed_interactions(raw.interactions)
     raw_counts = _counts(interactions)
@@ -98,13 +101,24 @@ def _validate(raw: RawDataset, spec: DatasetSpec | None) -> None:
     columns = list(raw.interactions.columns)
     problems = validation_problems(raw_interactions_schema(columns, spec and spec.rating_range),
                                    raw.interactions)
+    patterns = ATTRIBUTE_PATTERNS if spec and spec.check_attributes else None
     for frame, id_column in ((raw.users, "user_id"), (raw.items, "item_id")):
         if frame is not None:
-            problems += validation_problems(raw_entities_schema(id_column), frame)
+            problems += validation_problems(raw_entities_schema(id_column, patterns), frame)
     # A short line also fails the not-empty check of its missing fields: report the line once.
     structural = {(p.file, p.line) for p in raw.problems}
     problems = raw.problems + [p for p in problems if (p.file, p.line) not in structural]
     raise_if_any(sorted(problems, key=lambda p: (p.file, p.line or 0)), "invalid input data")
+
+
+def _markers_to_missing(raw: RawDataset, markers: dict[str, tuple[str, ...]]) -> RawDataset:
+    def blank(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        if frame is None:
+            return None
+        present = {c: v for c, v in markers.items() if c in frame}
+        return frame.assign(**{c: frame[c].mask(frame[c].isin(v)) for c, v in present.items()})
+
+    return replace(raw, users=blank(raw.users), items=blank(raw.items))
 
 
 def _typed_interactions(raw: pd.DataFrame) -> pd.DataFrame:

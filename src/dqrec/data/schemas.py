@@ -39,15 +39,24 @@ def raw_interactions_schema(columns: list[str], rating_range: tuple[float, float
     return pa.DataFrameSchema(schema, coerce=False, strict=False)
 
 
-def raw_entities_schema(id_column: str) -> pa.DataFrameSchema:
+# Attribute values with a documented domain (the MovieLens READMEs); other attributes are free tokens.
+ATTRIBUTE_PATTERNS: dict[str, tuple[str, str]] = {
+    "gender": (r"^[MF]$", "M or F"),
+    "age": (NON_NEGATIVE_INTEGER, "an age (code) as a non-negative integer"),
+    "year": (r"^\d{4}$", "a four-digit year"),
+    "release_year": (r"^\d{4}$", "a four-digit year"),
+}
+
+
+def raw_entities_schema(id_column: str, attribute_patterns: dict[str, tuple[str, str]] | None = None
+                        ) -> pa.DataFrameSchema:
     noun = id_column.removesuffix("_id")
-    return pa.DataFrameSchema(
-        {id_column: pa.Column(str, pa.Check.str_matches(NON_NEGATIVE_INTEGER,
-                                                        error=f"a non-negative integer {noun} id"),
-                              nullable=False, unique=True,
-                              report_duplicates="exclude_first")},
-        strict=False,
-    )
+    columns = {id_column: pa.Column(str, pa.Check.str_matches(NON_NEGATIVE_INTEGER,
+                                                              error=f"a non-negative integer {noun} id"),
+                                    nullable=False, unique=True, report_duplicates="exclude_first")}
+    for name, (pattern, what) in (attribute_patterns or {}).items():
+        columns[name] = pa.Column(str, pa.Check.str_matches(pattern, error=what), nullable=True, required=False)
+    return pa.DataFrameSchema(columns, strict=False)
 
 
 INTERACTIONS_SCHEMA = pa.DataFrameSchema(
