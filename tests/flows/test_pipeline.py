@@ -48,8 +48,10 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
         "DQREC_DATA_HOME": str(ml100k.parent if ml100k.is_dir() else root / "data" / "raw"),
     }
     env.pop("PREFECT_API_URL", None)
-    for command in (["git", "init", "-q"], ["git", "add", "-A"],
-                    ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "snapshot"]):
+    # `dvc exp run` commits too: give git an identity that does not depend on the machine's configuration.
+    env |= {"GIT_AUTHOR_NAME": "dqrec-tests", "GIT_AUTHOR_EMAIL": "tests@dqrec.invalid",
+            "GIT_COMMITTER_NAME": "dqrec-tests", "GIT_COMMITTER_EMAIL": "tests@dqrec.invalid"}
+    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "snapshot"]):
         run(command, root, env)
     return root, env
 

@@ -161,24 +161,28 @@ def _title_and_year(items: pd.DataFrame) -> pd.DataFrame:
     return items
 
 
+def _optional_file(path: Path, sep: str, names: list[str], found: list[Problem], files: list[Path]
+                   ) -> pd.DataFrame | None:
+    """An attribute file that a dataset may lack: parsed when present, and then counted among its files."""
+    if not path.exists():
+        return None
+    files.append(path)
+    return split_fields(path, read_text(path, LATIN1_OR_UTF8), sep, names, found)
+
+
 def read_grouplens(folder: Path) -> RawDataset:
     ratings = folder / "ratings.dat"
     if not ratings.exists():
         ratings = folder / "ratings.dat.gz"
     found: list[Problem] = []
+    files = [ratings]
     interactions = split_fields(ratings, read_text(ratings), "::", ["user_id", "item_id", "rating", "timestamp"],
                                 found)
-    users = items = None
-    files = [ratings]
-    if (path := folder / "users.dat").exists():
-        users = split_fields(path, read_text(path, LATIN1_OR_UTF8), "::",
-                             ["user_id", "gender", "age", "occupation", "zip_code"], found)
-        files.append(path)
-    if (path := folder / "movies.dat").exists():
-        items = _title_and_year(
-            split_fields(path, read_text(path, LATIN1_OR_UTF8), "::", ["item_id", "title", "genre"], found)
-        )
-        files.append(path)
+    users = _optional_file(folder / "users.dat", "::", ["user_id", "gender", "age", "occupation", "zip_code"],
+                           found, files)
+    items = _optional_file(folder / "movies.dat", "::", ["item_id", "title", "genre"], found, files)
+    if items is not None:
+        items = _title_and_year(items)
     return RawDataset(Format.GROUPLENS, interactions, users, items, TimestampKind.UNIX, files, {"genre": "|"},
                       found)
 
@@ -186,23 +190,19 @@ def read_grouplens(folder: Path) -> RawDataset:
 def read_grouplens_100k(folder: Path) -> RawDataset:
     path = folder / "u.data"
     found: list[Problem] = []
+    files = [path]
     interactions = split_fields(path, read_text(path), "\t", ["user_id", "item_id", "rating", "timestamp"],
                                 found)
-    users = items = None
-    files = [path]
-    if (path := folder / "u.user").exists():
-        users = split_fields(path, read_text(path, LATIN1_OR_UTF8), "|",
-                             ["user_id", "age", "gender", "occupation", "zip_code"], found)
-        files.append(path)
-    if (path := folder / "u.item").exists():
-        flags = [f"is_{g}" for g in GROUPLENS_100K_GENRES]
-        raw = split_fields(path, read_text(path, LATIN1_OR_UTF8), "|",
-                           ["item_id", "title", "release_date", "video_release_date", "url", *flags], found)
+    users = _optional_file(folder / "u.user", "|", ["user_id", "age", "gender", "occupation", "zip_code"],
+                           found, files)
+    flags = [f"is_{g}" for g in GROUPLENS_100K_GENRES]
+    raw = _optional_file(folder / "u.item", "|",
+                         ["item_id", "title", "release_date", "video_release_date", "url", *flags], found, files)
+    items = None
+    if raw is not None:
         genre_names = pd.Series(GROUPLENS_100K_GENRES)
-        genres = [" ".join(genre_names[row == "1"]) for row in raw[flags].to_numpy()]
         items = _title_and_year(raw[["item_id", "title", LINE_COLUMN, FILE_COLUMN]].copy())
-        items["genre"] = genres
-        files.append(path)
+        items["genre"] = [" ".join(genre_names[row == "1"]) for row in raw[flags].to_numpy()]
     return RawDataset(Format.GROUPLENS_100K, interactions, users, items, TimestampKind.UNIX, files,
                       {"genre": " "}, found)
 
