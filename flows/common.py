@@ -24,6 +24,7 @@ logging.getLogger("dqrec").setLevel(logging.INFO)
 
 PARAMS_FILE = Path("params.yaml")
 METRICS_DIR = Path("metrics")
+PLOTS_DIR = Path("plots")
 
 
 def load_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
@@ -83,11 +84,15 @@ def _flush_logs() -> None:
     APILogWorker.drain_all(timeout=5)
 
 
+class StageFailed(RuntimeError):
+    """A pipeline stage failed and has already said why in its own output."""
+
+
 class _NoTracebackForBadInput(logging.Filter):
     """Bad input is the user's to fix, not a bug: its log records carry the one-line summary and no traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], DataError):
+        if record.exc_info and isinstance(record.exc_info[1], DataError | StageFailed):
             record.exc_info = None
             record.exc_text = None
         return True

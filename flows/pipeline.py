@@ -12,7 +12,14 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import METRICS_DIR, flatten, read_metrics, shared_prefect_server
+from flows.common import (
+    METRICS_DIR,
+    StageFailed,
+    flatten,
+    quiet_tracebacks_for_bad_input,
+    read_metrics,
+    shared_prefect_server,
+)
 
 
 def _environment() -> dict[str, str]:
@@ -32,7 +39,7 @@ def dvc_repro(targets: list[str], force: bool) -> None:
     for line in process.stdout:
         print(line, end="", flush=True)
     if process.wait() != 0:
-        raise RuntimeError(f"dvc repro failed with exit code {process.returncode}; its output is above")
+        raise StageFailed(f"dvc repro failed with exit code {process.returncode}; its output is above")
 
 
 @task(cache_policy=NO_CACHE)
@@ -60,6 +67,7 @@ def main() -> None:
     parser.add_argument("targets", nargs="*", help="stages to bring up to date (default: all)")
     parser.add_argument("--force", action="store_true", help="rerun the stages even if nothing changed")
     args = parser.parse_args()
+    quiet_tracebacks_for_bad_input()
     with shared_prefect_server():
         state = pipeline(args.targets, args.force, return_state=True)
     if not state.is_completed():

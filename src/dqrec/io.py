@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 @contextmanager
@@ -30,14 +30,20 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     shutil.rmtree(previous, ignore_errors=True)
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """Yield a binary stream whose content replaces ``path`` only if the block completes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream, indent=2, sort_keys=True)
-            stream.write("\n")
+        with os.fdopen(handle, "wb") as stream:
+            yield stream
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    with atomic_file(path) as stream:
+        stream.write((json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -51,6 +52,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     # `dvc exp run` commits too: give git an identity that does not depend on the machine's configuration.
     env |= {"GIT_AUTHOR_NAME": "dqrec-tests", "GIT_AUTHOR_EMAIL": "tests@dqrec.invalid",
             "GIT_COMMITTER_NAME": "dqrec-tests", "GIT_COMMITTER_EMAIL": "tests@dqrec.invalid"}
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["pretrain"]["epochs"] = 2  # the chain is under test here, not the encoder
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "snapshot"]):
         run(command, root, env)
     return root, env
@@ -64,6 +68,11 @@ def test_pipeline_flow_runs_every_stage_then_nothing(workspace: tuple[Path, dict
     split = json.loads((root / "metrics" / "split.json").read_text())
     assert (stats["users"], stats["items"], stats["interactions"]) == (943, 1682, 100_000)
     assert [split[s]["interactions"] for s in ("train", "valid", "test")] == [80_024, 9_988, 9_988]
+    sids = pd.read_parquet(root / "data" / "sids" / "item.parquet")
+    assert list(sids.columns) == ["item_id", "c_1", "c_2", "c_3", "c_4"] and len(sids) == 1682
+    diagnostics = json.loads((root / "metrics" / "sids.json").read_text())
+    assert diagnostics["user"]["utilisation_min"] > 0.9
+    assert (root / "plots" / "sids_code_usage.png").stat().st_size > 0
     assert "Flow run" in first.stdout + first.stderr and "ingest" in first.stdout
     assert "train.interactions" in first.stdout  # the metrics table is printed at the end
 
@@ -71,12 +80,30 @@ def test_pipeline_flow_runs_every_stage_then_nothing(workspace: tuple[Path, dict
     assert "Data and pipelines are up to date" in again.stdout
 
 
-def test_a_split_param_reruns_only_the_split(workspace: tuple[Path, dict[str, str]]) -> None:
+def set_param(root: Path, section: str, key: str, value: object) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params[section][key] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_a_quantize_param_reruns_only_quantize_and_sids(workspace: tuple[Path, dict[str, str]]) -> None:
+    root, env = workspace
+    set_param(root, "quantize", "beta", 0.5)
+
+    result = run([sys.executable, "-m", "dvc", "repro"], root, env)
+
+    for upstream in ("ingest", "split", "pretrain", "svd"):
+        assert f"Stage '{upstream}' didn't change, skipping" in result.stdout
+    assert "Running stage 'quantize'" in result.stdout and "Running stage 'sids'" in result.stdout
+    run(["git", "checkout", "-q", "params.yaml"], root, env)
+    run([sys.executable, "-m", "dvc", "repro"], root, env)
+
+
+def test_a_split_param_reruns_the_split_and_what_follows_not_ingest(workspace: tuple[Path, dict[str, str]]
+                                                                    ) -> None:
     root, env = workspace
     ingest_before = digest(root / "data" / "ingest")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["split"]["test_ratio"] = 0.2
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    set_param(root, "split", "test_ratio", 0.2)
 
     result = run([sys.executable, "-m", "dvc", "repro"], root, env)
 

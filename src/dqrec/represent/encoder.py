@@ -1,0 +1,116 @@
+"""The pre-training two-tower encoder (a LightningModule).
+
+User tower: mean of the embeddings of the user's training items (time-ordered history, the training target
+masked out of it) plus the user's attribute embeddings, projected and L2-normalised.
+Item tower: item id embedding plus attribute embeddings, projected and L2-normalised.
+Objective: sampled softmax over the in-batch positives plus uniformly sampled negatives, at temperature τ,
+with accidental hits (a candidate equal to the row's positive) masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    dim: int = 64
+    temperature: float = 0.1
+    n_negatives: int = 1024
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+
+class AttributeEmbedding(nn.Module):
+    """Sum over attributes of the mean embedding of each attribute's tokens (0 is padding)."""
+
+    def __init__(self, vocabulary_sizes: dict[str, int], dim: int) -> None:
+        super().__init__()
+        self.bags = nn.ModuleDict(
+            {name: nn.EmbeddingBag(size, dim, mode="mean", padding_idx=0) for name, size in vocabulary_sizes.items()}
+        )
+
+    def forward(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor | None:  # each (B, A) -> (B, D)
+        parts = [bag(tokens[name]) for name, bag in self.bags.items()]
+        return torch.stack(parts).sum(0) if parts else None
+
+
+class TwoTowerEncoder(L.LightningModule):
+    def __init__(self, n_users: int, n_items: int, user_vocab: dict[str, int], item_vocab: dict[str, int],
+                 config: EncoderConfig) -> None:
+        super().__init__()
+        self.save_hyperparameters({"n_users": n_users, "n_items": n_items, "user_vocab": user_vocab,
+                                   "item_vocab": item_vocab, **asdict(config)})
+        self.config = config
+        self.n_items = n_items
+        self.item_embedding = nn.Embedding(n_items + 1, config.dim, padding_idx=0)  # id + 1; 0 pads histories
+        self.user_attributes = AttributeEmbedding(user_vocab, config.dim)
+        self.item_attributes = AttributeEmbedding(item_vocab, config.dim)
+        self.user_projection = nn.Linear(config.dim, config.dim)
+        self.item_projection = nn.Linear(config.dim, config.dim)
+        nn.init.normal_(self.item_embedding.weight, std=0.1)
+        # Inputs, not parameters: set by attach_features, never saved in checkpoints.
+        self.register_buffer("histories", torch.zeros(n_users, 1, dtype=torch.long), persistent=False)
+        self.user_tokens: dict[str, torch.Tensor] = {}
+        self.item_tokens: dict[str, torch.Tensor] = {}
+
+    def attach_features(self, histories: torch.Tensor, user_tokens: dict[str, torch.Tensor],
+                        item_tokens: dict[str, torch.Tensor]) -> None:
+        self.histories = histories  # (U, H)
+        self.user_tokens = user_tokens  # name -> (U, A)
+        self.item_tokens = item_tokens  # name -> (I, A)
+
+    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:  # (B,) -> (B, D)
+        vectors = self.item_embedding(items + 1)
+        attributes = self.item_attributes({k: v[items] for k, v in self.item_tokens.items()})
+        if attributes is not None:
+            vectors = vectors + attributes
+        return F.normalize(self.item_projection(vectors), dim=-1)
+
+    def user_vectors(self, users: torch.Tensor, masked_items: torch.Tensor | None = None) -> torch.Tensor:
+        history = self.histories[users]  # (B, H), item id + 1
+        keep = history > 0
+        if masked_items is not None:
+            keep &= history != (masked_items + 1).unsqueeze(1)
+        embedded = self.item_embedding(history) * keep.unsqueeze(-1)  # (B, H, D)
+        vectors = embedded.sum(1) / keep.sum(1, keepdim=True).clamp(min=1)  # (B, D)
+        attributes = self.user_attributes({k: v[users] for k, v in self.user_tokens.items()})
+        if attributes is not None:
+            vectors = vectors + attributes
+        return F.normalize(self.user_projection(vectors), dim=-1)
+
+    def sampled_softmax_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        negatives = torch.randint(0, self.n_items, (self.config.n_negatives,), device=items.device)
+        candidates = torch.cat([items, negatives])  # (B + N,)
+        user = self.user_vectors(users, masked_items=items)  # (B, D)
+        logits = user @ self.item_vectors(candidates).T / self.config.temperature  # (B, B + N)
+        rows = torch.arange(len(items), device=items.device)
+        accidental = candidates.unsqueeze(0) == items.unsqueeze(1)  # (B, B + N)
+        accidental[rows, rows] = False
+        return F.cross_entropy(logits.masked_fill(accidental, float("-inf")), rows)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.sampled_softmax_loss(*batch)
+        self.log("train_loss", loss, prog_bar=True, on_epoch=True, on_step=False)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self.log("val_loss", self.sampled_softmax_loss(*batch), prog_bar=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+
+    @torch.no_grad()
+    def representations(self, batch_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+        """Z_user (U, D) from each user's full training history, Z_item (I, D)."""
+        self.eval()
+        users = torch.arange(self.histories.shape[0])
+        items = torch.arange(self.n_items)
+        z_user = torch.cat([self.user_vectors(chunk) for chunk in users.split(batch_size)])
+        z_item = torch.cat([self.item_vectors(chunk) for chunk in items.split(batch_size)])
+        return z_user, z_item

@@ -1,0 +1,75 @@
+"""Fit the pre-training encoder on the train split and return Z_user, Z_item."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import EarlyStopping
+from torch.utils.data import DataLoader, TensorDataset
+
+from dqrec.represent.encoder import EncoderConfig, TwoTowerEncoder
+from dqrec.represent.features import attribute_bags, user_histories, vocabulary_sizes
+from dqrec.training import KeepBest, quiet_lightning
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    encoder: EncoderConfig = EncoderConfig()
+    epochs: int = 10
+    patience: int = 2  # epochs without a lower validation loss before stopping; the best epoch is kept
+    batch_size: int = 1024
+    max_history: int = 50
+    seed: int = 2025
+    progress: bool = True
+
+
+class Representations(NamedTuple):
+    users: np.ndarray  # (U, D) float32
+    items: np.ndarray  # (I, D) float32
+    history: dict[str, list[float]]  # train_loss / val_loss per epoch
+    best_epoch: int  # the epoch whose weights gave these representations (lowest validation loss)
+
+
+class _EpochHistory(L.Callback):
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and "val_loss" in trainer.callback_metrics:
+            self.history["val_loss"].append(float(trainer.callback_metrics["val_loss"]))
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if "train_loss" in trainer.callback_metrics:
+            self.history["train_loss"].append(float(trainer.callback_metrics["train_loss"]))
+
+
+def pretrain(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame,
+             config: PretrainConfig) -> Representations:
+    quiet_lightning()
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    user_tokens, item_tokens = attribute_bags(users), attribute_bags(items)
+    model = TwoTowerEncoder(len(users), len(items), vocabulary_sizes(user_tokens), vocabulary_sizes(item_tokens),
+                            config.encoder)
+    model.attach_features(user_histories(train, len(users), config.max_history), user_tokens, item_tokens)
+    history = _EpochHistory()
+    keep_best = KeepBest("val_loss")
+    trainer = L.Trainer(max_epochs=config.epochs, accelerator="cpu", deterministic=True, logger=False,
+                        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=config.progress,
+                        callbacks=[history, keep_best, EarlyStopping("val_loss", patience=config.patience)],
+                        num_sanity_val_steps=0)
+    trainer.fit(model, _pairs(train, config.batch_size, config.seed, shuffle=True),
+                _pairs(valid, config.batch_size, config.seed, shuffle=False))
+    z_user, z_item = model.representations()
+    return Representations(z_user.numpy().astype(np.float32), z_item.numpy().astype(np.float32), history.history,
+                           int(np.argmin(history.history["val_loss"])) + 1)
+
+
+def _pairs(frame: pd.DataFrame, batch_size: int, seed: int, shuffle: bool) -> DataLoader:
+    tensors = TensorDataset(torch.tensor(frame["user_id"].to_numpy()), torch.tensor(frame["item_id"].to_numpy()))
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(tensors, batch_size=batch_size, shuffle=shuffle, generator=generator)
