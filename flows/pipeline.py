@@ -54,12 +54,20 @@ def pipeline(targets: list[str] | None = None, force: bool = False) -> dict[str,
     return collect_metrics()
 
 
+def _shown(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        values = [_shown(v) for v in value]
+        return f"[{', '.join(values)}]" if len(values) <= 4 else f"[{values[0]} ... {values[-1]}] ({len(values)})"
+    return str(value)
+
+
 def _print_metrics(metrics: dict[str, dict]) -> None:
     for name, values in metrics.items():
         print(f"\n{name}")
         for key, value in flatten(values).items():
-            shown = f"{value:.6g}" if isinstance(value, float) else value
-            print(f"  {key:<44} {shown}")
+            print(f"  {key:<52} {_shown(value)}")
 
 
 def main() -> None:

@@ -1,0 +1,41 @@
+"""The README's results block comes from the metrics files and nothing else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tools.results import END, START, rewrite_readme
+
+
+def method(error: float) -> dict:
+    return {"relative_error": error, "held_out_relative_error": error + 0.01, "collision_rate": 0.05,
+            "unique_ids": 900, "utilisation_min": 1.0, "utilisation": [1.0, 0.98], "perplexity": [200.0, 100.0],
+            "seconds": 0.5}
+
+
+def test_readme_block_is_rebuilt_from_every_snapshot(tmp_path: Path) -> None:
+    run = tmp_path / "results" / "toy"
+    run.mkdir(parents=True)
+    quantize = {"user": {"n_entities": 1000, "n_codes": 64, "dqvae": method(0.1234), "pq_same_blocks": method(0.12),
+                         "pq_no_rotation": method(0.3), "rq": method(0.05), "dqvae_over_pq_error": 1.0283,
+                         "dqvae_over_pq_seconds": 2.5}}
+    (run / "quantize.json").write_text(json.dumps(quantize))
+    (run / "svd.json").write_text(json.dumps({"user": {"balance": 1.04}}))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{START}\nstale numbers\n{END}\noutro\n")
+
+    rewrite_readme(readme, tmp_path / "results")
+
+    text = readme.read_text()
+    assert "stale numbers" not in text and text.startswith("intro\n") and text.endswith("outro\n")
+    assert "| toy | user | 1,000 | 64 | 1.040 | 0.1234 | 1.0283 | 2.50 | 100% / 98% | 200 / 100 |" in text
+    assert "| toy | user | residual k-means (RQ) | 0.0500 | 0.0600 |" in text
+
+
+def test_a_readme_without_the_block_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("no block\n")
+    with pytest.raises(SystemExit, match="no <!-- results"):
+        rewrite_readme(tmp_path / "README.md", tmp_path)
