@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -15,6 +16,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from dqrec.represent.encoder import EncoderConfig, TwoTowerEncoder
 from dqrec.represent.features import attribute_bags, user_histories, vocabulary_sizes
 from dqrec.training import KeepBest, quiet_lightning
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class Representations(NamedTuple):
 
 
 class _EpochHistory(L.Callback):
+    """Records the losses of each epoch and reports them, so runs without a terminal show progress too."""
+
     def __init__(self) -> None:
         self.history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
 
@@ -46,6 +51,9 @@ class _EpochHistory(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if "train_loss" in trainer.callback_metrics:
             self.history["train_loss"].append(float(trainer.callback_metrics["train_loss"]))
+        validation = self.history["val_loss"][-1] if self.history["val_loss"] else float("nan")
+        log.info("epoch %d/%d: train loss %.4f, validation loss %.4f", trainer.current_epoch + 1, trainer.max_epochs,
+                 self.history["train_loss"][-1], validation)
 
 
 def pretrain(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame,
