@@ -1,0 +1,1 @@
+"""Full-ranking evaluation: metrics over all items with the user's known items masked (BRIEF §3)."""

@@ -1,0 +1,79 @@
+"""Batched full ranking over all items, with each user's known items masked, and the ranking metrics.
+
+Protocol (BRIEF §3): every item is a candidate; on validation the user's train items are masked, on test the
+train and validation items. Metrics are averaged over users with at least one target item:
+
+- Recall@K = hits in the top K / |targets|
+- NDCG@K  = Σ_{r ≤ K, hit} 1 / log2(r + 1)  /  Σ_{r ≤ min(|targets|, K)} 1 / log2(r + 1)   (binary relevance)
+- HR@K    = 1 if any target is in the top K
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+Scorer = Callable[[torch.Tensor], torch.Tensor]  # user ids (B,) -> scores (B, I)
+
+
+class UserItems(NamedTuple):
+    """A set of (user, item) pairs in CSR form: the items of user u are indices[indptr[u]:indptr[u + 1]]."""
+
+    indptr: np.ndarray  # (U + 1,)
+    indices: np.ndarray  # (pairs,), sorted within each user
+    n_items: int
+
+    @classmethod
+    def from_pairs(cls, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> UserItems:
+        keys = np.unique(users.astype(np.int64) * n_items + items)  # sorted, each pair once
+        counts = np.bincount(keys // n_items, minlength=n_users)
+        return cls(np.r_[0, np.cumsum(counts)], keys % n_items, n_items)
+
+    def counts(self, users: np.ndarray) -> np.ndarray:
+        return self.indptr[users + 1] - self.indptr[users]
+
+    def pairs_of(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row in ``users``, item) of every pair of the given users."""
+        counts = self.counts(users)
+        rows = np.repeat(np.arange(len(users)), counts)
+        starts = np.repeat(self.indptr[users], counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return rows, self.indices[starts + offsets]
+
+    def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Boolean array shaped like ``items`` (B, K): is (users[b], items[b, k]) a pair?"""
+        keys = np.repeat(np.arange(len(self.indptr) - 1), np.diff(self.indptr)) * self.n_items + self.indices
+        return np.isin(users[:, None].astype(np.int64) * self.n_items + items, keys)
+
+
+@torch.no_grad()
+def top_k(scorer: Scorer, users: np.ndarray, masked: UserItems, k: int, batch_size: int = 1024) -> np.ndarray:
+    """(len(users), k) item ids of each user's top k, masked items excluded, best first."""
+    result = np.empty((len(users), k), dtype=np.int64)
+    for start in range(0, len(users), batch_size):
+        batch = users[start : start + batch_size]
+        scores = scorer(torch.from_numpy(batch)).float()  # (B, I)
+        rows, items = masked.pairs_of(batch)
+        scores[torch.from_numpy(rows), torch.from_numpy(items)] = float("-inf")
+        result[start : start + len(batch)] = torch.topk(scores, k, dim=1).indices.numpy()
+    return result
+
+
+def ranking_metrics(ranked: np.ndarray, targets: UserItems, users: np.ndarray, ks: tuple[int, ...]
+                    ) -> dict[str, np.ndarray]:
+    """Per-user Recall, NDCG and HR at each K of ``ranked`` (len(users), >= max K) against ``targets``."""
+    hits = targets.contains(users, ranked)  # (U, K_max)
+    n_targets = targets.counts(users)
+    discounts = 1.0 / np.log2(np.arange(2, ranked.shape[1] + 2))
+    cumulative = np.r_[0.0, np.cumsum(discounts)]
+    metrics = {}
+    for k in ks:
+        hit_k = hits[:, :k]
+        ideal = cumulative[np.minimum(n_targets, k)]
+        metrics[f"recall@{k}"] = hit_k.sum(1) / n_targets
+        metrics[f"ndcg@{k}"] = (hit_k * discounts[:k]).sum(1) / ideal
+        metrics[f"hr@{k}"] = hit_k.any(1).astype(float)
+    return metrics
