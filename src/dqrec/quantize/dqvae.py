@@ -23,7 +23,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple
 
-import faiss
 import lightning as L
 import numpy as np
 import torch
@@ -31,6 +30,7 @@ from lightning.pytorch.callbacks import EarlyStopping
 from torch import nn
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
+from dqrec.quantize.kmeans import fit_kmeans, nearest_centroid
 from dqrec.training import KeepBest, quiet_lightning
 
 
@@ -84,8 +84,7 @@ class DQVAE(L.LightningModule):
         # The assignment carries no gradient; faiss' exact search fuses distances and argmin (6x torch's here).
         points = x.detach().cpu().numpy()
         codebooks = self.codebooks.detach().cpu().numpy()
-        codes = [faiss.knn(np.ascontiguousarray(points[:, level]), np.ascontiguousarray(codebooks[level]), 1)[1][:, 0]
-                 for level in range(points.shape[1])]
+        codes = [nearest_centroid(points[:, level], codebooks[level]) for level in range(points.shape[1])]
         return torch.from_numpy(np.stack(codes, axis=1)).to(x.device)
 
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, L, k)
@@ -122,9 +121,7 @@ class DQVAE(L.LightningModule):
         x = self.project(z).detach().numpy()
         self.scale.fill_(float(np.sqrt(np.mean(np.square(x)))))
         for level in range(x.shape[1]):
-            kmeans = faiss.Kmeans(x.shape[2], self.hparams.n_codes, niter=iterations, seed=self.hparams.seed + level,
-                                  max_points_per_centroid=1_000_000)
-            kmeans.train(np.ascontiguousarray(x[:, level]))
+            kmeans = fit_kmeans(x[:, level], self.hparams.n_codes, iterations, self.hparams.seed + level)
             self.codebooks.data[level] = torch.from_numpy(kmeans.centroids)
 
     def training_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -7,18 +7,17 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
+from dqrec.quantize.kmeans import fit_kmeans, nearest_centroid
+
 KMEANS_ITERATIONS = 25  # faiss' own default for PQ training
 
 
 def _kmeans(x: np.ndarray, n_codes: int, seed: int) -> faiss.Kmeans:
-    kmeans = faiss.Kmeans(x.shape[1], n_codes, niter=KMEANS_ITERATIONS, seed=seed, max_points_per_centroid=1_000_000)
-    kmeans.train(np.ascontiguousarray(x, dtype=np.float32))
-    return kmeans
+    return fit_kmeans(x, n_codes, KMEANS_ITERATIONS, seed)
 
 
 def _assign(kmeans: faiss.Kmeans, x: np.ndarray) -> np.ndarray:
-    _, nearest = kmeans.index.search(np.ascontiguousarray(x, dtype=np.float32), 1)
-    return nearest[:, 0]
+    return nearest_centroid(x, kmeans.centroids)
 
 
 class BlockPQ:
