@@ -19,25 +19,27 @@ def quiet_lightning() -> None:
 
 
 class KeepBest(L.Callback):
-    """Restore, when training ends, the weights with the lowest value of ``monitor`` on validation data.
+    """Restore, when training ends, the weights with the best value of ``monitor`` on validation data
+    (lowest for ``mode="min"``, highest for ``"max"``).
 
     Give the starting point's value and state to let it win too (training may only make things worse).
     """
 
-    def __init__(self, monitor: str, initial_value: float = float("inf"),
-                 initial_state: dict[str, torch.Tensor] | None = None) -> None:
+    def __init__(self, monitor: str, initial_value: float | None = None,
+                 initial_state: dict[str, torch.Tensor] | None = None, mode: str = "min") -> None:
         self.monitor = monitor
-        self.best = initial_value
+        self.sign = 1.0 if mode == "min" else -1.0
+        self.best = float("inf") if initial_value is None else self.sign * initial_value
         self.state = copy.deepcopy(initial_state)
-        self.curve: list[float] = [] if initial_state is None else [initial_value]
+        self.curve: list[float] = [] if initial_value is None else [initial_value]
 
     def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.monitor)
         if value is None or trainer.sanity_checking:
             return
         self.curve.append(float(value))
-        if float(value) < self.best:
-            self.best = float(value)
+        if self.sign * float(value) < self.best:
+            self.best = self.sign * float(value)
             self.state = copy.deepcopy(module.state_dict())
 
     def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:

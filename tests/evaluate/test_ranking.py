@@ -71,6 +71,20 @@ def test_masked_items_never_reach_the_ranking() -> None:
     assert not any(set(ranked[u]) & known[u] for u in users)
 
 
+def test_masking_does_not_write_into_the_scores_the_scorer_returned() -> None:
+    rng = np.random.default_rng(7)
+    known = random_sets(rng, 5, 30)
+    popularity = torch.arange(N_ITEMS, dtype=torch.float32)  # one row for everybody, returned as a view
+    users = np.arange(N_USERS)
+
+    ranked = top_k(lambda batch: popularity.expand(len(batch), N_ITEMS), users, as_pairs(known), 10)
+
+    assert popularity.isfinite().all()
+    for user in users:  # each user gets the most popular items they do not know, in order
+        expected = [i for i in range(N_ITEMS - 1, -1, -1) if i not in known[user]][:10]
+        assert ranked[user].tolist() == expected
+
+
 def test_user_items_round_trip() -> None:
     pairs = UserItems.from_pairs(np.array([2, 0, 2, 2]), np.array([5, 1, 3, 5]), n_users=4, n_items=10)
 

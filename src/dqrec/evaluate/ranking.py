@@ -55,7 +55,8 @@ def top_k(scorer: Scorer, users: np.ndarray, masked: UserItems, k: int, batch_si
     result = np.empty((len(users), k), dtype=np.int64)
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
-        scores = scorer(torch.from_numpy(batch)).float()  # (B, I)
+        # A copy: the scorer may return a view (of a cache, or an expanded row) that masking must not write into.
+        scores = scorer(torch.from_numpy(batch)).float().clone()  # (B, I)
         rows, items = masked.pairs_of(batch)
         scores[torch.from_numpy(rows), torch.from_numpy(items)] = float("-inf")
         result[start : start + len(batch)] = torch.topk(scores, k, dim=1).indices.numpy()

@@ -1,0 +1,1 @@
+"""SID-augmented two-tower collaborative filtering: SID features, SID linkage, the model and its losses."""

@@ -1,0 +1,103 @@
+"""Fit the two-tower CF model (baseline or SID-augmented) on the train split; select the epoch by full-ranking
+NDCG@20 on the validation split (train items masked), with early stopping."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import EarlyStopping
+from torch.utils.data import DataLoader, TensorDataset
+
+from dqrec.cf.linkage import sid_neighbours
+from dqrec.cf.model import SELECTION_METRIC, CFConfig, TwoTowerCF
+from dqrec.evaluate.ranking import UserItems
+from dqrec.represent.features import attribute_bags, user_histories, vocabulary_sizes
+from dqrec.training import KeepBest, quiet_lightning
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    model: CFConfig = CFConfig()
+    epochs: int = 30
+    patience: int = 3
+    batch_size: int = 2048
+    max_history: int = 50
+    min_shared: int = 2  # m: SID neighbours share at least m of the L codes
+    max_neighbours: int = 10
+    seed: int = 2025
+    progress: bool = True
+
+
+class Sids(NamedTuple):
+    users: np.ndarray  # (U, L)
+    items: np.ndarray  # (I, L)
+    user_codes: int  # J of the user codebooks
+    item_codes: int
+
+
+class FitResult(NamedTuple):
+    model: TwoTowerCF
+    validation_curve: list[float]  # NDCG@20 on validation per epoch
+    best_epoch: int
+    seconds: float
+
+
+class _EpochLog(L.Callback):
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and SELECTION_METRIC in trainer.callback_metrics:
+            log.info("epoch %d/%d: validation NDCG@20 %.4f", trainer.current_epoch + 1, trainer.max_epochs,
+                     float(trainer.callback_metrics[SELECTION_METRIC]))
+
+
+def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame,
+           sids: Sids | None, config: FitConfig, checkpoint: Path | None = None) -> FitResult:
+    start = time.perf_counter()
+    quiet_lightning()
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    n_users, n_items = len(users), len(items)
+    user_tokens, item_tokens = attribute_bags(users), attribute_bags(items)
+    uses_sids = config.model.sid_features or config.model.linkage
+    if uses_sids and sids is None:
+        raise ValueError("SID features or linkage need semantic IDs (run the sids stage first)")
+    model = TwoTowerCF(n_users, n_items, vocabulary_sizes(user_tokens), vocabulary_sizes(item_tokens),
+                       sids.users.shape[1] if sids else 1, sids.user_codes if sids else 1,
+                       sids.item_codes if sids else 1, config.model)
+    neighbours = {}
+    if config.model.linkage:
+        neighbours = {
+            "user_neighbours": torch.from_numpy(sid_neighbours(sids.users, config.min_shared, config.max_neighbours,
+                                                               config.seed).ids),
+            "item_neighbours": torch.from_numpy(sid_neighbours(sids.items, config.min_shared, config.max_neighbours,
+                                                               config.seed).ids),
+        }
+    codes = {"user_codes": torch.from_numpy(sids.users), "item_codes": torch.from_numpy(sids.items)} if sids else {}
+    model.attach(user_histories(train, n_users, config.max_history), user_tokens, item_tokens, **codes, **neighbours)
+    model.attach_validation(
+        UserItems.from_pairs(train["user_id"].to_numpy(), train["item_id"].to_numpy(), n_users, n_items),
+        UserItems.from_pairs(valid["user_id"].to_numpy(), valid["item_id"].to_numpy(), n_users, n_items))
+    keep_best = KeepBest(SELECTION_METRIC, mode="max")
+    trainer = L.Trainer(
+        max_epochs=config.epochs, accelerator="cpu", deterministic=True, logger=False, enable_checkpointing=False,
+        enable_model_summary=False, enable_progress_bar=config.progress, num_sanity_val_steps=0,
+        callbacks=[keep_best, _EpochLog(),
+                   EarlyStopping(SELECTION_METRIC, patience=config.patience, mode="max")],
+    )
+    pairs = TensorDataset(torch.tensor(train["user_id"].to_numpy()), torch.tensor(train["item_id"].to_numpy()))
+    valid_users = TensorDataset(torch.tensor(np.unique(valid["user_id"].to_numpy())))
+    trainer.fit(model, DataLoader(pairs, batch_size=config.batch_size, shuffle=True,
+                                  generator=torch.Generator().manual_seed(config.seed)),
+                DataLoader(valid_users, batch_size=1024))
+    if checkpoint is not None:
+        trainer.save_checkpoint(checkpoint, weights_only=True)
+    curve = keep_best.curve
+    return FitResult(model.eval(), curve, int(np.argmax(curve)) + 1, time.perf_counter() - start)

@@ -1,0 +1,200 @@
+"""The SID-augmented two-tower CF model (a LightningModule); with both augmentations off it is the baseline.
+
+User tower: g · e_u + (1 - g) · V · mean(e_i over the user's training history)   (SimpleX-style aggregation)
+            + attribute embeddings [+ Σ_l S_l(c_l) SID code embeddings] [+ α · mean(e_u' over SID neighbours)]
+Item tower: e_i + attribute embeddings [+ Σ_l S_l(c_l)] [+ α · mean(e_i' over SID neighbours)]
+Both L2-normalised, scored by cosine. Losses:
+- ``ccl`` (SimpleX's cosine contrastive loss): (1 - cos(u, i⁺)) + w · mean_j max(0, cos(u, j⁻) - margin)
+- ``softmax``: sampled softmax over in-batch positives and the shared negatives at temperature τ
+Negatives are drawn uniformly, shared by the batch. With linkage on, an auxiliary InfoNCE loss (weight λ) pulls
+each batch user and item towards one of its SID neighbours, against the batch's others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dqrec.evaluate.ranking import UserItems, ranking_metrics, top_k
+from dqrec.represent.encoder import AttributeEmbedding
+
+SELECTION_METRIC = "val_ndcg@20"  # checkpoints are chosen on this, and on nothing measured on test
+
+
+class Loss(StrEnum):
+    CCL = "ccl"
+    SOFTMAX = "softmax"
+
+
+@dataclass(frozen=True)
+class CFConfig:
+    dim: int = 64
+    sid_features: bool = False  # feature augmentation
+    linkage: bool = False  # linkage augmentation: neighbour aggregation + auxiliary loss
+    history_weight: float = 0.5  # 1 - g: share of the behaviour aggregate in the user vector
+    neighbour_weight: float = 0.5  # α
+    linkage_loss_weight: float = 0.1  # λ
+    loss: Loss = Loss.SOFTMAX  # on ml-100k, untuned CCL stayed below popularity; sampled softmax did not
+    n_negatives: int = 512
+    margin: float = 0.9
+    negative_weight: float = 150.0
+    temperature: float = 0.1
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+
+
+class SidTower(nn.Module):
+    """Σ_l S_l(c_l): one embedding table of J codes per SID level."""
+
+    def __init__(self, n_levels: int, n_codes: int, dim: int) -> None:
+        super().__init__()
+        self.levels = nn.ModuleList(nn.Embedding(n_codes, dim) for _ in range(n_levels))
+        for table in self.levels:
+            nn.init.normal_(table.weight, std=0.01)
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, D)
+        return torch.stack([table(codes[:, level]) for level, table in enumerate(self.levels)]).sum(0)
+
+
+class TwoTowerCF(L.LightningModule):
+    def __init__(self, n_users: int, n_items: int, user_vocab: dict[str, int], item_vocab: dict[str, int],
+                 sid_levels: int, user_codes: int, item_codes: int, config: CFConfig | dict) -> None:
+        super().__init__()
+        if isinstance(config, dict):  # as stored in a checkpoint
+            config = CFConfig(**{**config, "loss": Loss(config["loss"])})
+        # Plain types only, so that checkpoints load weights-only.
+        self.save_hyperparameters({"n_users": n_users, "n_items": n_items, "user_vocab": user_vocab,
+                                   "item_vocab": item_vocab, "sid_levels": sid_levels, "user_codes": user_codes,
+                                   "item_codes": item_codes, "config": asdict(config) | {"loss": str(config.loss)}})
+        self.config = config
+        self.n_items = n_items
+        self.user_embedding = nn.Embedding(n_users, config.dim)
+        self.item_embedding = nn.Embedding(n_items + 1, config.dim, padding_idx=0)  # id + 1; 0 pads histories
+        for table in (self.user_embedding, self.item_embedding):
+            nn.init.normal_(table.weight, std=0.1)
+        self.history_projection = nn.Linear(config.dim, config.dim, bias=False)
+        self.user_attributes = AttributeEmbedding(user_vocab, config.dim)
+        self.item_attributes = AttributeEmbedding(item_vocab, config.dim)
+        self.user_sids = SidTower(sid_levels, user_codes, config.dim) if config.sid_features else None
+        self.item_sids = SidTower(sid_levels, item_codes, config.dim) if config.sid_features else None
+        # Inputs, not parameters: set by attach, never saved in checkpoints.
+        self.register_buffer("histories", torch.zeros(n_users, 1, dtype=torch.long), persistent=False)
+        self.register_buffer("user_codes_table", torch.zeros(n_users, sid_levels, dtype=torch.long), persistent=False)
+        self.register_buffer("item_codes_table", torch.zeros(n_items, sid_levels, dtype=torch.long), persistent=False)
+        self.register_buffer("user_neighbours", torch.full((n_users, 1), -1, dtype=torch.long), persistent=False)
+        self.register_buffer("item_neighbours", torch.full((n_items, 1), -1, dtype=torch.long), persistent=False)
+        self.user_tokens: dict[str, torch.Tensor] = {}
+        self.item_tokens: dict[str, torch.Tensor] = {}
+
+    def attach(self, histories: torch.Tensor, user_tokens: dict[str, torch.Tensor],
+               item_tokens: dict[str, torch.Tensor], user_codes: torch.Tensor | None = None,
+               item_codes: torch.Tensor | None = None, user_neighbours: torch.Tensor | None = None,
+               item_neighbours: torch.Tensor | None = None) -> None:
+        self.histories = histories  # (U, H) item id + 1
+        self.user_tokens, self.item_tokens = user_tokens, item_tokens
+        if user_codes is not None:
+            self.user_codes_table, self.item_codes_table = user_codes, item_codes  # (U, L), (I, L)
+        if user_neighbours is not None:
+            self.user_neighbours, self.item_neighbours = user_neighbours, item_neighbours  # (U, K), (I, K), -1 pads
+
+    # --- towers -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _neighbour_mean(table: nn.Embedding, neighbours: torch.Tensor, offset: int) -> torch.Tensor:
+        valid = neighbours >= 0  # (B, K)
+        embedded = table((neighbours + offset).clamp(min=0)) * valid.unsqueeze(-1)  # (B, K, D)
+        return embedded.sum(1) / valid.sum(1, keepdim=True).clamp(min=1)
+
+    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:  # (B,) -> (B, D)
+        vectors = self.item_embedding(items + 1)
+        if (attributes := self.item_attributes({k: v[items] for k, v in self.item_tokens.items()})) is not None:
+            vectors = vectors + attributes
+        if self.item_sids is not None:
+            vectors = vectors + self.item_sids(self.item_codes_table[items])
+        if self.config.linkage:
+            vectors = vectors + self.config.neighbour_weight * self._neighbour_mean(
+                self.item_embedding, self.item_neighbours[items], offset=1)
+        return F.normalize(vectors, dim=-1)
+
+    def user_vectors(self, users: torch.Tensor, masked_items: torch.Tensor | None = None) -> torch.Tensor:
+        history = self.histories[users]  # (B, H)
+        keep = history > 0
+        if masked_items is not None:
+            keep &= history != (masked_items + 1).unsqueeze(1)
+        behaviour = (self.item_embedding(history) * keep.unsqueeze(-1)).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
+        g = self.config.history_weight
+        vectors = (1 - g) * self.user_embedding(users) + g * self.history_projection(behaviour)
+        if (attributes := self.user_attributes({k: v[users] for k, v in self.user_tokens.items()})) is not None:
+            vectors = vectors + attributes
+        if self.user_sids is not None:
+            vectors = vectors + self.user_sids(self.user_codes_table[users])
+        if self.config.linkage:
+            vectors = vectors + self.config.neighbour_weight * self._neighbour_mean(
+                self.user_embedding, self.user_neighbours[users], offset=0)
+        return F.normalize(vectors, dim=-1)
+
+    @torch.no_grad()
+    def scores(self, users: torch.Tensor, item_vectors: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, I) cosine scores of users against every item (pass precomputed item vectors to reuse them)."""
+        if item_vectors is None:
+            item_vectors = self.item_vectors(torch.arange(self.n_items, device=users.device))
+        return self.user_vectors(users) @ item_vectors.T
+
+    # --- losses -------------------------------------------------------------------------------------------
+
+    def recommendation_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        negatives = torch.randint(0, self.n_items, (self.config.n_negatives,), device=items.device)
+        user = self.user_vectors(users, masked_items=items)  # (B, D)
+        positive = (user * self.item_vectors(items)).sum(-1)  # (B,)
+        negative = user @ self.item_vectors(negatives).T  # (B, N)
+        negative = negative.masked_fill(negatives.unsqueeze(0) == items.unsqueeze(1), float("-inf"))
+        if self.config.loss == Loss.CCL:
+            hinge = F.relu(negative - self.config.margin).mean(-1)  # -inf -> 0
+            return ((1 - positive) + self.config.negative_weight * hinge).mean()
+        logits = torch.cat([positive.unsqueeze(1), negative], dim=1) / self.config.temperature  # (B, 1 + N)
+        return F.cross_entropy(logits, torch.zeros(len(items), dtype=torch.long, device=items.device))
+
+    def linkage_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """InfoNCE between each entity and one random SID neighbour, the batch's other neighbours as negatives."""
+        total = torch.zeros((), device=users.device)
+        for entities, neighbours, tower in ((users, self.user_neighbours, self.user_vectors),
+                                            (items, self.item_neighbours, self.item_vectors)):
+            counts = (neighbours[entities] >= 0).sum(1)
+            has = counts > 0
+            if has.sum() < 2:
+                continue
+            pick = (torch.rand(int(has.sum()), device=users.device) * counts[has]).long()
+            partner = neighbours[entities[has], pick]
+            logits = tower(entities[has]) @ tower(partner).T / self.config.temperature  # (B', B')
+            total = total + F.cross_entropy(logits, torch.arange(len(partner), device=users.device))
+        return total
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        users, items = batch
+        loss = self.recommendation_loss(users, items)
+        if self.config.linkage and self.config.linkage_loss_weight > 0:
+            loss = loss + self.config.linkage_loss_weight * self.linkage_loss(users, items)
+        self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=True)
+        return loss
+
+    # --- validation: full ranking, the known items masked ------------------------------------------------
+
+    def attach_validation(self, known: UserItems, targets: UserItems) -> None:
+        self.validation_known, self.validation_targets = known, targets
+
+    def on_validation_epoch_start(self) -> None:
+        self._item_vectors = self.item_vectors(torch.arange(self.n_items, device=self.device))  # once per epoch
+
+    def validation_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> None:
+        users = batch[0].cpu().numpy()
+        ranked = top_k(lambda u: self.scores(u, self._item_vectors), users, self.validation_known, 20)
+        ndcg = ranking_metrics(ranked, self.validation_targets, users, (20,))["ndcg@20"]
+        self.log(SELECTION_METRIC, float(ndcg.mean()), batch_size=len(users), prog_bar=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dqrec.cf.linkage import inverted_index, sid_neighbours
+
+
+def random_codes(seed: int, n: int = 300, levels: int = 4, n_codes: int = 6) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n_codes, size=(n, levels))
+
+
+def test_inverted_index_lists_every_entity_under_each_of_its_codes() -> None:
+    codes = random_codes(0)
+    index = inverted_index(codes)
+
+    for level in range(codes.shape[1]):
+        for code, members in enumerate(index[level]):
+            assert (codes[members, level] == code).all()
+        assert sum(len(m) for m in index[level]) == len(codes)
+
+
+@pytest.mark.parametrize("min_shared", [1, 2, 3, 4])
+def test_neighbours_share_enough_codes_and_exclude_the_entity_itself(min_shared: int) -> None:
+    codes = random_codes(1)
+    neighbours = sid_neighbours(codes, min_shared, max_neighbours=20, seed=0)
+
+    for entity in range(len(codes)):
+        found = neighbours.ids[entity, : neighbours.counts[entity]]
+        assert entity not in found
+        assert ((codes[found] == codes[entity]).sum(1) >= min_shared).all()
+        assert (neighbours.ids[entity, neighbours.counts[entity] :] == -1).all()
+        # Exhaustive when there are few: every qualifying entity is listed.
+        qualifying = np.flatnonzero((codes == codes[entity]).sum(1) >= min_shared)
+        qualifying = qualifying[qualifying != entity]
+        if len(qualifying) <= 20:
+            assert sorted(found.tolist()) == qualifying.tolist()
+
+
+def test_sampling_is_seeded() -> None:
+    codes = random_codes(2, n_codes=2)  # large buckets: sampling happens
+    first = sid_neighbours(codes, 1, 5, seed=3)
+
+    assert np.array_equal(first.ids, sid_neighbours(codes, 1, 5, seed=3).ids)
+    assert not np.array_equal(first.ids, sid_neighbours(codes, 1, 5, seed=4).ids)
+
+
+def test_min_shared_outside_the_sid_length_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"min_shared must lie in \[1, 4\]"):
+        sid_neighbours(random_codes(0), 5, 3, seed=0)
