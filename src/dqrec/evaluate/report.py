@@ -1,0 +1,52 @@
+"""The evaluation report of one model on one split: overall ranking metrics, item coverage, and breakdowns by
+user activity and item popularity (where sparsity hurts most)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dqrec.evaluate.ranking import Scorer, UserItems, ranking_metrics, top_k
+
+KS = (10, 20, 50)
+N_GROUPS = 5
+
+
+def quintiles(values: np.ndarray, n_groups: int = N_GROUPS) -> np.ndarray:
+    """Group 0..n-1 of each value by rank (ties broken by position), equal-sized up to one: 0 is the lowest."""
+    order = np.argsort(values, kind="stable")
+    groups = np.empty(len(values), dtype=np.int64)
+    groups[order] = np.arange(len(values)) * n_groups // max(1, len(values))
+    return groups
+
+
+def evaluate(scorer: Scorer, known: UserItems, targets: UserItems, train_counts_users: np.ndarray,
+             train_counts_items: np.ndarray, ks: tuple[int, ...] = KS) -> dict[str, Any]:
+    """Full-ranking metrics of ``scorer`` for every user with a target; ``known`` items are masked."""
+    if max(ks) > targets.n_items:
+        raise ValueError(f"cannot rank the top {max(ks)} of {targets.n_items} items; use smaller K")
+    users = np.flatnonzero(targets.counts(np.arange(len(targets.indptr) - 1)) > 0)
+    ranked = top_k(scorer, users, known, max(ks))
+    per_user = ranking_metrics(ranked, targets, users, ks)
+    report: dict[str, Any] = {name: float(values.mean()) for name, values in per_user.items()}
+    report["users"] = int(len(users))
+    for k in ks:
+        report[f"coverage@{k}"] = float(len(np.unique(ranked[:, :k])) / targets.n_items)
+    # Users by how much they interacted in train: group 0 holds the sparsest fifth.
+    activity = quintiles(train_counts_users[users])
+    report["by_user_activity"] = [
+        {"group": g, "users": int((activity == g).sum()),
+         "max_train_interactions": int(train_counts_users[users][activity == g].max()),
+         **{f"recall@{k}": float(per_user[f"recall@{k}"][activity == g].mean()) for k in ks},
+         **{f"ndcg@{k}": float(per_user[f"ndcg@{k}"][activity == g].mean()) for k in ks}}
+        for g in range(N_GROUPS)]
+    # Test targets by their item's train popularity: the share found in the top 20, per group (micro-average).
+    target_rows, target_items = targets.pairs_of(users)
+    hit = (ranked[target_rows, :20] == target_items[:, None]).any(1)
+    popularity = quintiles(train_counts_items)[target_items]
+    report["by_item_popularity"] = [
+        {"group": g, "targets": int((popularity == g).sum()),
+         "recall@20": float(hit[popularity == g].mean()) if (popularity == g).any() else 0.0}
+        for g in range(N_GROUPS)]
+    return report
