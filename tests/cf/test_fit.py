@@ -9,10 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from dqrec.cf.fit import FitConfig, Sids, fit_cf
+from dqrec.cf.fit import VARIANTS, FitConfig, Sids, fit_cf
 from dqrec.cf.model import CFConfig, TwoTowerCF
-
-VARIANTS = {"base": (False, False), "feature": (True, False), "linkage": (False, True), "both": (True, True)}
 
 
 @pytest.fixture(scope="module")

@@ -53,7 +53,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     env |= {"GIT_AUTHOR_NAME": "dqrec-tests", "GIT_AUTHOR_EMAIL": "tests@dqrec.invalid",
             "GIT_COMMITTER_NAME": "dqrec-tests", "GIT_COMMITTER_EMAIL": "tests@dqrec.invalid"}
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["pretrain"]["epochs"] = 2  # the chain is under test here, not the encoder
+    params["pretrain"]["epochs"] = 2  # the chain is under test here, not the models
+    params["train"]["epochs"] = 2
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "snapshot"]):
         run(command, root, env)
@@ -73,6 +74,9 @@ def test_pipeline_flow_runs_every_stage_then_nothing(workspace: tuple[Path, dict
     diagnostics = json.loads((root / "metrics" / "sids.json").read_text())
     assert diagnostics["user"]["utilisation_min"] > 0.9
     assert (root / "plots" / "sids_code_usage.png").stat().st_size > 0
+    evaluation = json.loads((root / "metrics" / "evaluate.json").read_text())
+    assert set(evaluation) == {"base", "full", "full_vs_base"}
+    assert evaluation["base"]["users"] == 943 and 0 < evaluation["base"]["recall@20"] < 1
     assert "Flow run" in first.stdout + first.stderr and "ingest" in first.stdout
     assert "train.interactions" in first.stdout  # the metrics table is printed at the end
 

@@ -39,3 +39,22 @@ def test_a_readme_without_the_block_is_refused(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("no block\n")
     with pytest.raises(SystemExit, match="no <!-- results"):
         rewrite_readme(tmp_path / "README.md", tmp_path)
+
+
+def test_evaluation_block_lists_every_variant_from_the_metrics(tmp_path: Path) -> None:
+    run = tmp_path / "results" / "toy"
+    run.mkdir(parents=True)
+    report = {"recall@20": 0.15, "ndcg@20": 0.11, "recall@50": 0.3, "ndcg@50": 0.16, "coverage@20": 0.36,
+              "by_user_activity": [{"recall@20": 0.2}]}
+    (run / "evaluate.json").write_text(json.dumps({"base": report, "full": report | {"recall@20": 0.16},
+                                                  "full_vs_base": {"recall@20": 0.01}}))
+    (run / "train.json").write_text(json.dumps({"base": {"best_epoch": 18}, "full": {"best_epoch": 12}}))
+    (run / "quantize.json").write_text("{}")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{START}\n{END}\n<!-- results:evaluate:start -->\nold\n<!-- results:evaluate:end -->\n")
+
+    rewrite_readme(readme, tmp_path / "results")
+
+    text = readme.read_text()
+    assert "| toy | base | 18 | 0.1500 | 0.1100 | 0.3000 | 0.1600 | 0.2000 | 0.3600 |" in text
+    assert "| toy | full | 12 | 0.1600 |" in text and "old" not in text

@@ -59,29 +59,40 @@ class _EpochLog(L.Callback):
                      float(trainer.callback_metrics[SELECTION_METRIC]))
 
 
+VARIANTS = {"base": (False, False), "feature": (True, False), "linkage": (False, True), "full": (True, True)}
+
+
+def build_model(users: pd.DataFrame, items: pd.DataFrame, sids: Sids | None, config: FitConfig) -> TwoTowerCF:
+    if (config.model.sid_features or config.model.linkage) and sids is None:
+        raise ValueError("SID features or linkage need semantic IDs (run the sids stage first)")
+    vocab_users, vocab_items = vocabulary_sizes(attribute_bags(users)), vocabulary_sizes(attribute_bags(items))
+    return TwoTowerCF(len(users), len(items), vocab_users, vocab_items, sids.users.shape[1] if sids else 1,
+                      sids.user_codes if sids else 1, sids.item_codes if sids else 1, config.model)
+
+
+def attach_inputs(model: TwoTowerCF, history: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame,
+                  sids: Sids | None, config: FitConfig) -> None:
+    """Give the towers their inputs: histories from ``history`` (the train split while training; train and
+    validation when scoring test), attribute bags, SID codes and SID neighbours (seeded, so rebuilt identically)."""
+    extra: dict[str, torch.Tensor] = {}
+    if sids is not None:
+        extra |= {"user_codes": torch.from_numpy(sids.users), "item_codes": torch.from_numpy(sids.items)}
+    if config.model.linkage:
+        extra |= {f"{kind}_neighbours": torch.from_numpy(
+                      sid_neighbours(codes, config.min_shared, config.max_neighbours, config.seed).ids)
+                  for kind, codes in (("user", sids.users), ("item", sids.items))}
+    model.attach(user_histories(history, len(users), config.max_history), attribute_bags(users),
+                 attribute_bags(items), **extra)
+
+
 def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame,
            sids: Sids | None, config: FitConfig, checkpoint: Path | None = None) -> FitResult:
     start = time.perf_counter()
     quiet_lightning()
     L.seed_everything(config.seed, workers=True, verbose=False)
     n_users, n_items = len(users), len(items)
-    user_tokens, item_tokens = attribute_bags(users), attribute_bags(items)
-    uses_sids = config.model.sid_features or config.model.linkage
-    if uses_sids and sids is None:
-        raise ValueError("SID features or linkage need semantic IDs (run the sids stage first)")
-    model = TwoTowerCF(n_users, n_items, vocabulary_sizes(user_tokens), vocabulary_sizes(item_tokens),
-                       sids.users.shape[1] if sids else 1, sids.user_codes if sids else 1,
-                       sids.item_codes if sids else 1, config.model)
-    neighbours = {}
-    if config.model.linkage:
-        neighbours = {
-            "user_neighbours": torch.from_numpy(sid_neighbours(sids.users, config.min_shared, config.max_neighbours,
-                                                               config.seed).ids),
-            "item_neighbours": torch.from_numpy(sid_neighbours(sids.items, config.min_shared, config.max_neighbours,
-                                                               config.seed).ids),
-        }
-    codes = {"user_codes": torch.from_numpy(sids.users), "item_codes": torch.from_numpy(sids.items)} if sids else {}
-    model.attach(user_histories(train, n_users, config.max_history), user_tokens, item_tokens, **codes, **neighbours)
+    model = build_model(users, items, sids, config)
+    attach_inputs(model, train, users, items, sids, config)
     model.attach_validation(
         UserItems.from_pairs(train["user_id"].to_numpy(), train["item_id"].to_numpy(), n_users, n_items),
         UserItems.from_pairs(valid["user_id"].to_numpy(), valid["item_id"].to_numpy(), n_users, n_items))
@@ -89,8 +100,7 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
     trainer = L.Trainer(
         max_epochs=config.epochs, accelerator="cpu", deterministic=True, logger=False, enable_checkpointing=False,
         enable_model_summary=False, enable_progress_bar=config.progress, num_sanity_val_steps=0,
-        callbacks=[keep_best, _EpochLog(),
-                   EarlyStopping(SELECTION_METRIC, patience=config.patience, mode="max")],
+        callbacks=[keep_best, _EpochLog(), EarlyStopping(SELECTION_METRIC, patience=config.patience, mode="max")],
     )
     pairs = TensorDataset(torch.tensor(train["user_id"].to_numpy()), torch.tensor(train["item_id"].to_numpy()))
     valid_users = TensorDataset(torch.tensor(np.unique(valid["user_id"].to_numpy())))
