@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dqrec.evaluate.ranking import UserItems, ranking_metrics, top_k
-from dqrec.represent.encoder import AttributeEmbedding
+from dqrec.represent.encoder import AttributeEmbedding, history_mean
 
 SELECTION_METRIC = "val_ndcg@20"  # checkpoints are chosen on this, and on nothing measured on test
 
@@ -122,11 +122,7 @@ class TwoTowerCF(L.LightningModule):
         return F.normalize(vectors, dim=-1)
 
     def user_vectors(self, users: torch.Tensor, masked_items: torch.Tensor | None = None) -> torch.Tensor:
-        history = self.histories[users]  # (B, H)
-        keep = history > 0
-        if masked_items is not None:
-            keep &= history != (masked_items + 1).unsqueeze(1)
-        behaviour = (self.item_embedding(history) * keep.unsqueeze(-1)).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
+        behaviour = history_mean(self.item_embedding, self.histories[users], masked_items)  # (B, D)
         g = self.config.history_weight
         vectors = (1 - g) * self.user_embedding(users) + g * self.history_projection(behaviour)
         if (attributes := self.user_attributes({k: v[users] for k, v in self.user_tokens.items()})) is not None:

@@ -26,6 +26,17 @@ class EncoderConfig:
     weight_decay: float = 0.0
 
 
+def history_mean(table: nn.Embedding, history: torch.Tensor, masked_items: torch.Tensor | None = None
+                 ) -> torch.Tensor:
+    """Mean embedding of each row's history items (B, H) of item id + 1, 0 padding, leaving out the row's
+    ``masked_items`` (B,) (its training target, which must not predict itself) -> (B, D)."""
+    keep = history > 0
+    if masked_items is not None:
+        keep &= history != (masked_items + 1).unsqueeze(1)
+    embedded = table(history) * keep.unsqueeze(-1)  # (B, H, D)
+    return embedded.sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
+
+
 class AttributeEmbedding(nn.Module):
     """Sum over attributes of the mean embedding of each attribute's tokens (0 is padding)."""
 
@@ -73,12 +84,7 @@ class TwoTowerEncoder(L.LightningModule):
         return F.normalize(self.item_projection(vectors), dim=-1)
 
     def user_vectors(self, users: torch.Tensor, masked_items: torch.Tensor | None = None) -> torch.Tensor:
-        history = self.histories[users]  # (B, H), item id + 1
-        keep = history > 0
-        if masked_items is not None:
-            keep &= history != (masked_items + 1).unsqueeze(1)
-        embedded = self.item_embedding(history) * keep.unsqueeze(-1)  # (B, H, D)
-        vectors = embedded.sum(1) / keep.sum(1, keepdim=True).clamp(min=1)  # (B, D)
+        vectors = history_mean(self.item_embedding, self.histories[users], masked_items)  # (B, D)
         attributes = self.user_attributes({k: v[users] for k, v in self.user_tokens.items()})
         if attributes is not None:
             vectors = vectors + attributes
