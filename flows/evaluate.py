@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 import torch
@@ -24,20 +26,34 @@ from flows.train import TRAIN_DIR, fit_config, load_sids
 HEADLINE = ("recall@20", "ndcg@20", "recall@50", "ndcg@50", "hr@20", "coverage@20")
 
 
-@task(cache_policy=NO_CACHE)
-def evaluate_variant(variant: str, params: dict) -> dict:
+class TestInputs(NamedTuple):
+    train: pd.DataFrame
+    known: pd.DataFrame  # train and validation: masked in the ranking
+    test: pd.DataFrame
+    n_users: int
+    n_items: int
+
+
+def attach_test_inputs(model: TwoTowerCF, variant: str, params: dict) -> TestInputs:
+    """Give a trained model its inputs for scoring test: a user's history is everything known before it, train
+    and validation, never test."""
     train, valid, test = (read_split(SPLIT_DIR, s) for s in ("train", "valid", "test"))
     users, items = pd.read_parquet(INGEST_DIR / USERS), pd.read_parquet(INGEST_DIR / ITEMS)
-    model = TwoTowerCF.load_from_checkpoint(TRAIN_DIR / f"{variant}.ckpt").eval()
     known = pd.concat([train, valid])
-    # Scoring test, a user's history is everything known before it: train and validation, never test.
     attach_inputs(model, known, users, items, load_sids() if variant != "base" else None, fit_config(params, variant))
-    item_vectors = model.item_vectors(torch.arange(len(items)))
+    return TestInputs(train, known, test, len(users), len(items))
+
+
+@task(cache_policy=NO_CACHE)
+def evaluate_variant(variant: str, params: dict) -> dict:
+    model = TwoTowerCF.load_from_checkpoint(TRAIN_DIR / f"{variant}.ckpt").eval()
+    inputs = attach_test_inputs(model, variant, params)
+    item_vectors = model.item_vectors(torch.arange(inputs.n_items))
     pairs = lambda frame: UserItems.from_pairs(frame["user_id"].to_numpy(), frame["item_id"].to_numpy(),  # noqa: E731
-                                               len(users), len(items))
-    return evaluate(lambda batch: model.scores(batch, item_vectors), pairs(known), pairs(test),
-                    np.bincount(train["user_id"], minlength=len(users)),
-                    np.bincount(train["item_id"], minlength=len(items)))
+                                               inputs.n_users, inputs.n_items)
+    return evaluate(lambda batch: model.scores(batch, item_vectors), pairs(inputs.known), pairs(inputs.test),
+                    np.bincount(inputs.train["user_id"], minlength=inputs.n_users),
+                    np.bincount(inputs.train["item_id"], minlength=inputs.n_items))
 
 
 @flow(name="evaluate", log_prints=True)

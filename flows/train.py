@@ -21,7 +21,7 @@ from flows.split import SPLIT_DIR
 
 TRAIN_DIR = Path("data/train")
 MODEL_KEYS = ("dim", "history_weight", "neighbour_weight", "linkage_loss_weight", "n_negatives", "margin",
-              "negative_weight", "temperature", "lr")
+              "negative_weight", "temperature", "in_batch_negatives", "item_bias", "lr")
 
 
 def fit_config(params: dict, variant: str) -> FitConfig:
@@ -35,7 +35,8 @@ def fit_config(params: dict, variant: str) -> FitConfig:
 
 
 def load_sids() -> Sids:
-    codes = {e: pd.read_parquet(SIDS_DIR / f"{e}.parquet").filter(like="c_").to_numpy() for e in ("user", "item")}
+    codes = {e: pd.read_parquet(SIDS_DIR / f"{e}.parquet").filter(like="c_").to_numpy(copy=True)  # writable
+             for e in ("user", "item")}
     sizes = {e: torch.load(QUANTIZE_DIR / f"{e}.ckpt", weights_only=True)["hyper_parameters"]["n_codes"]
              for e in ("user", "item")}
     return Sids(codes["user"], codes["item"], sizes["user"], sizes["item"])

@@ -1,6 +1,6 @@
 """Results tables in the README, generated from metrics files, never typed by hand.
 
-    python -m tools.results snapshot   # copy this workspace's metrics and params to results/<dataset>/
+    python -m tools.results snapshot [--workspace DIR]   # copy a workspace's metrics and params to results/<dataset>/
     python -m tools.results readme     # rewrite the README's results block from every results/*/ snapshot
 """
 
@@ -65,7 +65,8 @@ def tables(results: Path = RESULTS_DIR) -> str:
 
 def evaluation_table(results: Path = RESULTS_DIR) -> str:
     rows = ["| dataset | variant | best epoch (validation) | Recall@20 | NDCG@20 | Recall@50 | NDCG@50 | "
-            "Recall@20, sparsest user fifth | item coverage@20 |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+            "Recall@20, sparsest user fifth | NDCG@20, sparsest user fifth | item coverage@20 |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for folder in sorted(results.iterdir()):
         if not (folder / "evaluate.json").exists():
             continue
@@ -76,7 +77,8 @@ def evaluation_table(results: Path = RESULTS_DIR) -> str:
             rows.append(
                 f"| {folder.name} | {variant} | {run['train'][variant]['best_epoch']} | {report['recall@20']:.4f} | "
                 f"{report['ndcg@20']:.4f} | {report['recall@50']:.4f} | {report['ndcg@50']:.4f} | "
-                f"{report['by_user_activity'][0]['recall@20']:.4f} | {report['coverage@20']:.4f} |")
+                f"{report['by_user_activity'][0]['recall@20']:.4f} | {report['by_user_activity'][0]['ndcg@20']:.4f} | "
+                f"{report['coverage@20']:.4f} |")
     return "\n".join(rows)
 
 
@@ -99,9 +101,11 @@ def rewrite_readme(readme: Path = README, results: Path = RESULTS_DIR) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["snapshot", "readme"])
+    parser.add_argument("--workspace", type=Path, default=Path("."),
+                        help="snapshot: the pipeline workspace to copy from (default: here)")
     args = parser.parse_args()
     if args.command == "snapshot":
-        print(f"wrote {snapshot()}")
+        print(f"wrote {snapshot(args.workspace)}")
     else:
         rewrite_readme()
         print(f"rewrote the results block of {README}")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dqrec.cf.fit import VARIANTS, FitConfig, Sids, fit_cf
-from dqrec.cf.model import CFConfig, TwoTowerCF
+from dqrec.cf.model import CFConfig, Loss, TwoTowerCF
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +65,18 @@ def test_sid_variants_refuse_to_run_without_sids(toy) -> None:
     train, valid, users, items, _ = toy
     with pytest.raises(ValueError, match="need semantic IDs"):
         fit_cf(train, valid, users, items, None, FitConfig(model=CFConfig(linkage=True), epochs=1, progress=False))
+
+
+@pytest.mark.parametrize("options", [{"loss": Loss.CCL}, {"in_batch_negatives": True}, {"item_bias": True},
+                                     {"in_batch_negatives": True, "item_bias": True}])
+def test_every_loss_option_trains(toy, options: dict) -> None:
+    train, valid, users, items, sids = toy
+    config = FitConfig(model=CFConfig(dim=16, n_negatives=32, **options), epochs=2, patience=2, batch_size=256,
+                       progress=False)
+    result = fit_cf(train, valid, users, items, sids, config)
+
+    assert np.isfinite(result.validation_curve).all()
+    if options.get("item_bias"):  # the bias learnt something, and ranking uses it
+        assert result.model.item_bias.weight.abs().max() > 0
+        plain = result.model.user_vectors(torch.arange(3)) @ result.model.item_vectors(torch.arange(80)).T
+        assert not torch.allclose(result.model.scores(torch.arange(3)), plain)

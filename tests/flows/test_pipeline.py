@@ -84,6 +84,16 @@ def test_pipeline_flow_runs_every_stage_then_nothing(workspace: tuple[Path, dict
     assert "Data and pipelines are up to date" in again.stdout
 
 
+def test_recommend_command_after_the_pipeline(workspace: tuple[Path, dict[str, str]]) -> None:
+    root, env = workspace
+    shown = run([sys.executable, "-m", "flows.recommend", "1", "42", "--k", "3"], root, env)
+
+    assert "variant 'full'" in shown.stdout and "user 1 (272 known items)" in shown.stdout
+    assert shown.stdout.count("\n    1 ") == 2  # one ranked list per user
+    unknown = run([sys.executable, "-m", "flows.recommend", "1", "99999"], root, env, check=False)
+    assert unknown.returncode != 0 and "unknown user id '99999'" in unknown.stderr
+
+
 def set_param(root: Path, section: str, key: str, value: object) -> None:
     params = yaml.safe_load((root / "params.yaml").read_text())
     params[section][key] = value

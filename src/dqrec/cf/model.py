@@ -1,17 +1,21 @@
 """The SID-augmented two-tower CF model (a LightningModule); with both augmentations off it is the baseline.
 
-User tower: g · e_u + (1 - g) · V · mean(e_i over the user's training history)   (SimpleX-style aggregation)
+User tower: (1 - g) · e_u + g · V · mean(e_i over the user's training history)   (SimpleX-style aggregation)
             + attribute embeddings [+ Σ_l S_l(c_l) SID code embeddings] [+ α · mean(e_u' over SID neighbours)]
 Item tower: e_i + attribute embeddings [+ Σ_l S_l(c_l)] [+ α · mean(e_i' over SID neighbours)]
 Both L2-normalised, scored by cosine. Losses:
 - ``ccl`` (SimpleX's cosine contrastive loss): (1 - cos(u, i⁺)) + w · mean_j max(0, cos(u, j⁻) - margin)
-- ``softmax``: sampled softmax over in-batch positives and the shared negatives at temperature τ
-Negatives are drawn uniformly, shared by the batch. With linkage on, an auxiliary InfoNCE loss (weight λ) pulls
-each batch user and item towards one of its SID neighbours, against the batch's others.
+- ``softmax``: sampled softmax over each positive, the shared uniform negatives and (optionally) the batch's other
+  positives at temperature τ, plus (optionally) a learnt item bias b_i: logit = cos(u, i) / τ + b_i. Cosine
+  scores cannot carry popularity in vector norms the way dot-product MF does; the bias gives it a place.
+Uniform negatives are drawn once per batch and shared by its rows. With linkage on, an auxiliary InfoNCE loss
+(weight λ) pulls batch users and items (up to LINKAGE_ROWS of each batch) towards one of their SID neighbours,
+against the other rows' neighbours.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
@@ -24,6 +28,7 @@ from dqrec.evaluate.ranking import UserItems, ranking_metrics, top_k
 from dqrec.represent.encoder import AttributeEmbedding, history_mean
 
 SELECTION_METRIC = "val_ndcg@20"  # checkpoints are chosen on this, and on nothing measured on test
+LINKAGE_ROWS = 512  # batch rows that take part in the auxiliary linkage loss
 
 
 class Loss(StrEnum):
@@ -44,6 +49,8 @@ class CFConfig:
     margin: float = 0.9
     negative_weight: float = 150.0
     temperature: float = 0.1
+    in_batch_negatives: bool = False  # softmax only: the batch's other positives are negatives too
+    item_bias: bool = False  # softmax only: a learnt per-item logit offset
     lr: float = 3e-3
     weight_decay: float = 0.0
 
@@ -78,6 +85,9 @@ class TwoTowerCF(L.LightningModule):
         for table in (self.user_embedding, self.item_embedding):
             nn.init.normal_(table.weight, std=0.1)
         self.history_projection = nn.Linear(config.dim, config.dim, bias=False)
+        self.item_bias = nn.Embedding(n_items, 1) if config.item_bias else None
+        if self.item_bias is not None:
+            nn.init.zeros_(self.item_bias.weight)
         self.user_attributes = AttributeEmbedding(user_vocab, config.dim)
         self.item_attributes = AttributeEmbedding(item_vocab, config.dim)
         self.user_sids = SidTower(sid_levels, user_codes, config.dim) if config.sid_features else None
@@ -139,42 +149,59 @@ class TwoTowerCF(L.LightningModule):
         """(B, I) cosine scores of users against every item (pass precomputed item vectors to reuse them)."""
         if item_vectors is None:
             item_vectors = self.item_vectors(torch.arange(self.n_items, device=users.device))
-        return self.user_vectors(users) @ item_vectors.T
+        scores = self.user_vectors(users) @ item_vectors.T
+        if self.item_bias is not None:  # τ · (cos / τ + b): the training logit's order
+            scores = scores + self.config.temperature * self.item_bias.weight.T
+        return scores
+
+    def _bias(self, items: torch.Tensor) -> torch.Tensor | float:
+        return self.item_bias(items).squeeze(-1) if self.item_bias is not None else 0.0
 
     # --- losses -------------------------------------------------------------------------------------------
 
-    def recommendation_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def recommendation_loss(self, user: torch.Tensor, positive_items: torch.Tensor, items: torch.Tensor
+                            ) -> torch.Tensor:
+        """``user`` (B, D) and ``positive_items`` (B, D): the towers' vectors of the batch's pairs; ``items`` (B,)."""
         negatives = torch.randint(0, self.n_items, (self.config.n_negatives,), device=items.device)
-        user = self.user_vectors(users, masked_items=items)  # (B, D)
-        positive = (user * self.item_vectors(items)).sum(-1)  # (B,)
+        positive = (user * positive_items).sum(-1)  # (B,)
         negative = user @ self.item_vectors(negatives).T  # (B, N)
         negative = negative.masked_fill(negatives.unsqueeze(0) == items.unsqueeze(1), float("-inf"))
         if self.config.loss == Loss.CCL:
             hinge = F.relu(negative - self.config.margin).mean(-1)  # -inf -> 0
             return ((1 - positive) + self.config.negative_weight * hinge).mean()
-        logits = torch.cat([positive.unsqueeze(1), negative], dim=1) / self.config.temperature  # (B, 1 + N)
-        return F.cross_entropy(logits, torch.zeros(len(items), dtype=torch.long, device=items.device))
+        logits = [(positive / self.config.temperature + self._bias(items)).unsqueeze(1),  # (B, 1)
+                  negative / self.config.temperature + self._bias(negatives)]  # (B, N)
+        if self.config.in_batch_negatives:
+            # The diagonal (each row's own positive, already first) and repeats of the same item are masked.
+            in_batch = user @ positive_items.T / self.config.temperature + self._bias(items)  # (B, B)
+            logits.append(in_batch.masked_fill(items.unsqueeze(0) == items.unsqueeze(1), float("-inf")))
+        return F.cross_entropy(torch.cat(logits, dim=1),
+                               torch.zeros(len(items), dtype=torch.long, device=items.device))
 
-    def linkage_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """InfoNCE between each entity and one random SID neighbour, the batch's other neighbours as negatives."""
-        total = torch.zeros((), device=users.device)
-        for entities, neighbours, tower in ((users, self.user_neighbours, self.user_vectors),
-                                            (items, self.item_neighbours, self.item_vectors)):
-            counts = (neighbours[entities] >= 0).sum(1)
-            has = counts > 0
-            if has.sum() < 2:
-                continue
-            pick = (torch.rand(int(has.sum()), device=users.device) * counts[has]).long()
-            partner = neighbours[entities[has], pick]
-            logits = tower(entities[has]) @ tower(partner).T / self.config.temperature  # (B', B')
-            total = total + F.cross_entropy(logits, torch.arange(len(partner), device=users.device))
-        return total
+    def linkage_loss(self, vectors: torch.Tensor, entities: torch.Tensor, neighbours: torch.Tensor,
+                     tower: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """InfoNCE between entities (their tower ``vectors`` (B, D)) and one random SID neighbour each, the other
+        rows' neighbours as negatives; on the batch's first LINKAGE_ROWS rows (batches are shuffled), which keeps
+        the neighbours' extra tower pass small."""
+        vectors, entities = vectors[:LINKAGE_ROWS], entities[:LINKAGE_ROWS]
+        counts = (neighbours[entities] >= 0).sum(1)  # (B',)
+        has = counts > 0
+        if has.sum() < 2:
+            return torch.zeros((), device=entities.device)
+        pick = (torch.rand(int(has.sum()), device=entities.device) * counts[has]).long()
+        partner = neighbours[entities[has], pick]
+        logits = vectors[has] @ tower(partner).T / self.config.temperature  # (B'', B'')
+        return F.cross_entropy(logits, torch.arange(len(partner), device=entities.device))
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         users, items = batch
-        loss = self.recommendation_loss(users, items)
+        user = self.user_vectors(users, masked_items=items)  # (B, D)
+        item = self.item_vectors(items)  # (B, D)
+        loss = self.recommendation_loss(user, item, items)
         if self.config.linkage and self.config.linkage_loss_weight > 0:
-            loss = loss + self.config.linkage_loss_weight * self.linkage_loss(users, items)
+            loss = loss + self.config.linkage_loss_weight * (
+                self.linkage_loss(user, users, self.user_neighbours, self.user_vectors)
+                + self.linkage_loss(item, items, self.item_neighbours, self.item_vectors))
         self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=True)
         return loss
 

@@ -1,0 +1,72 @@
+"""Full-ranking evaluation time on the test split, from the trained checkpoints of the current workspace (run the
+pipeline on lightgcn-gowalla first for the reference figure).
+
+    python benchmarks/evaluate.py [--variant base]
+
+Prints the wall time of the evaluate stage's work for one variant (item tower, user tower, scoring every item,
+masking train + validation items, top 50, metrics and breakdowns; target <= 30 s on gowalla), against the bare
+matrix product and top-k of the same shapes without masking or metrics, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from dqrec.cf.model import TwoTowerCF
+from dqrec.evaluate.ranking import UserItems
+from dqrec.evaluate.report import KS, evaluate
+from flows.common import load_params
+from flows.evaluate import attach_test_inputs
+
+TARGET_SECONDS = 30.0
+
+
+def bare_ranking_seconds(n_users: int, n_items: int, dim: int, k: int, batch_size: int = 1024) -> float:
+    """The floor: random unit vectors, one matrix product and top-k per batch, nothing else."""
+    generator = torch.Generator().manual_seed(0)
+    items = torch.nn.functional.normalize(torch.randn(n_items, dim, generator=generator), dim=-1)
+    users = torch.nn.functional.normalize(torch.randn(n_users, dim, generator=generator), dim=-1)
+    start = time.perf_counter()
+    for offset in range(0, n_users, batch_size):
+        torch.topk(users[offset : offset + batch_size] @ items.T, k, dim=1)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", default="base")
+    args = parser.parse_args()
+    params = load_params()["train"]
+    dataset = json.loads(Path("data/ingest/source.json").read_text())["dataset"]
+
+    model = TwoTowerCF.load_from_checkpoint(Path("data/train") / f"{args.variant}.ckpt").eval()
+    inputs = attach_test_inputs(model, args.variant, params)
+    pairs = lambda frame: UserItems.from_pairs(frame["user_id"].to_numpy(), frame["item_id"].to_numpy(),  # noqa: E731
+                                               inputs.n_users, inputs.n_items)
+    known, targets = pairs(inputs.known), pairs(inputs.test)
+    train_users = np.bincount(inputs.train["user_id"], minlength=inputs.n_users)
+    train_items = np.bincount(inputs.train["item_id"], minlength=inputs.n_items)
+
+    start = time.perf_counter()
+    with torch.no_grad():
+        item_vectors = model.item_vectors(torch.arange(inputs.n_items))
+        report = evaluate(lambda batch: model.scores(batch, item_vectors), known, targets, train_users, train_items)
+    seconds = time.perf_counter() - start
+    floor = bare_ranking_seconds(report["users"], inputs.n_items, model.config.dim, max(KS))
+
+    print(f"{dataset}, variant '{args.variant}': {report['users']:,} test users x {inputs.n_items:,} items")
+    print(f"full-ranking evaluation: {seconds:.2f} s (target <= {TARGET_SECONDS:.0f} s: "
+          f"{'met' if seconds <= TARGET_SECONDS else 'NOT met'}); Recall@20 {report['recall@20']:.4f}")
+    print(f"bare product + top-{max(KS)} of the same shapes: {floor:.2f} s; ratio {seconds / floor:.2f}")
+    print(f"{len(pd.unique(inputs.test['user_id'])) / seconds:,.0f} users/s")
+
+
+if __name__ == "__main__":
+    main()
