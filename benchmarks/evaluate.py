@@ -1,7 +1,7 @@
 """Full-ranking evaluation time on the test split, from the trained checkpoints of the current workspace (run the
 pipeline on lightgcn-gowalla first for the reference figure).
 
-    python benchmarks/evaluate.py [--variant base]
+    python -m benchmarks.evaluate [--variant base]      # from the root of a workspace where the pipeline ran
 
 Prints the wall time of the evaluate stage's work for one variant (item tower, user tower, scoring every item,
 masking train + validation items, top 50, metrics and breakdowns; target <= 30 s on gowalla), against the bare
