@@ -20,8 +20,9 @@ from flows.sids import SIDS_DIR
 from flows.split import SPLIT_DIR
 
 TRAIN_DIR = Path("data/train")
-MODEL_KEYS = ("dim", "history_weight", "neighbour_weight", "linkage_loss_weight", "n_negatives", "margin",
-              "negative_weight", "temperature", "in_batch_negatives", "item_bias", "lr", "weight_decay")
+MODEL_KEYS = ("dim", "history_weight", "audience_weight", "neighbour_weight", "linkage_loss_weight", "n_negatives",
+              "margin", "negative_weight", "temperature", "in_batch_negatives", "item_bias", "dropout", "lr",
+              "weight_decay")
 
 
 def fit_config(params: dict, variant: str) -> FitConfig:
@@ -31,7 +32,7 @@ def fit_config(params: dict, variant: str) -> FitConfig:
     return FitConfig(model=model, epochs=int(params["epochs"]), patience=int(params["patience"]),
                      batch_size=int(params["batch_size"]), max_history=int(params["max_history"]),
                      min_shared=int(params["min_shared"]), max_neighbours=int(params["max_neighbours"]),
-                     seed=int(params["seed"]))
+                     seed=int(params["seed"]), refit=bool(params["refit"]))
 
 
 def load_sids() -> Sids:
@@ -50,9 +51,9 @@ def train_variant(variant: str, params: dict) -> dict:
     TRAIN_DIR.mkdir(parents=True, exist_ok=True)
     result = fit_cf(train, read_split(SPLIT_DIR, "valid"), pd.read_parquet(INGEST_DIR / USERS),
                     pd.read_parquet(INGEST_DIR / ITEMS), sids, config, checkpoint=TRAIN_DIR / f"{variant}.ckpt")
-    epochs = len(result.validation_curve)
-    return {"best_epoch": result.best_epoch, "epochs": epochs, "val_ndcg@20": max(result.validation_curve),
-            "seconds": result.seconds, "interactions_per_second": len(train) * epochs / result.seconds,
+    return {"best_epoch": result.best_epoch, "epochs": len(result.validation_curve),
+            "val_ndcg@20": max(result.validation_curve), "refit": config.refit, "seconds": result.seconds,
+            "interactions_per_second": result.trained_interactions / result.seconds,
             "curve": result.validation_curve}
 
 

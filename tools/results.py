@@ -64,9 +64,9 @@ def tables(results: Path = RESULTS_DIR) -> str:
 
 
 def evaluation_table(results: Path = RESULTS_DIR) -> str:
-    rows = ["| dataset | variant | best epoch (validation) | Recall@20 | NDCG@20 | Recall@50 | NDCG@50 | "
+    rows = ["| dataset | variant | best epoch (validation) | refit | Recall@20 | NDCG@20 | Recall@50 | NDCG@50 | "
             "Recall@20, sparsest user fifth | NDCG@20, sparsest user fifth | item coverage@20 |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for folder in sorted(results.iterdir()):
         if not (folder / "evaluate.json").exists():
             continue
@@ -75,7 +75,8 @@ def evaluation_table(results: Path = RESULTS_DIR) -> str:
             if variant == "full_vs_base":
                 continue
             rows.append(
-                f"| {folder.name} | {variant} | {run['train'][variant]['best_epoch']} | {report['recall@20']:.4f} | "
+                f"| {folder.name} | {variant} | {run['train'][variant]['best_epoch']} | "
+                f"{'yes' if run['train'][variant].get('refit') else 'no'} | {report['recall@20']:.4f} | "
                 f"{report['ndcg@20']:.4f} | {report['recall@50']:.4f} | {report['ndcg@50']:.4f} | "
                 f"{report['by_user_activity'][0]['recall@20']:.4f} | {report['by_user_activity'][0]['ndcg@20']:.4f} | "
                 f"{report['coverage@20']:.4f} |")

@@ -80,3 +80,47 @@ def test_every_loss_option_trains(toy, options: dict) -> None:
         assert result.model.item_bias.weight.abs().max() > 0
         plain = result.model.user_vectors(torch.arange(3)) @ result.model.item_vectors(torch.arange(80)).T
         assert not torch.allclose(result.model.scores(torch.arange(3)), plain)
+
+
+def test_refit_trains_on_train_and_validation_for_the_selected_epochs(toy) -> None:
+    train, valid, users, items, sids = toy
+    config = FitConfig(model=CFConfig(dim=16, n_negatives=32), epochs=3, patience=3, batch_size=256,
+                       progress=False, refit=True)
+    result = fit_cf(train, valid, users, items, sids, config)
+    again = fit_cf(train, valid, users, items, sids, config)
+
+    assert result.trained_interactions == len(train) * 3 + (len(train) + len(valid)) * result.best_epoch
+    # The refit model's user histories hold each user's validation item, which selection never saw.
+    last = valid.set_index("user_id")["item_id"]
+    histories = result.model.histories
+    assert all(bool((histories[user] == item + 1).any()) for user, item in last.items())
+    for name, weights in result.model.state_dict().items():  # seeded: the refit is reproducible
+        assert torch.equal(weights, again.model.state_dict()[name]), name
+
+
+def test_user_dropout_is_random_in_training_only(toy) -> None:
+    _, _, users, items, _ = toy
+    model = TwoTowerCF(len(users), len(items), {}, {"genre": 3}, 1, 1, 1, CFConfig(dim=16, dropout=0.5))
+    model.attach(torch.zeros(len(users), 1, dtype=torch.long), {}, {"genre": torch.ones(len(items), 1,
+                                                                                           dtype=torch.long)})
+    batch = torch.arange(10)
+    model.train()
+    assert not torch.equal(model.user_vectors(batch), model.user_vectors(batch))
+    model.eval()
+    assert torch.equal(model.user_vectors(batch), model.user_vectors(batch))
+
+
+def test_the_audience_aggregate_leaves_out_the_training_pair_own_user(toy) -> None:
+    train, valid, users, items, sids = toy
+    config = FitConfig(model=CFConfig(dim=16, n_negatives=32, audience_weight=0.5), epochs=2, patience=2,
+                       batch_size=256, progress=False)
+    model = fit_cf(train, valid, users, items, sids, config).model
+    item = torch.tensor([int(train["item_id"].iloc[0])])
+    audience = model.audiences[item][0]
+    audience = audience[audience > 0] - 1  # (n,) user ids
+    assert len(audience) >= 2
+    one = audience[:1]
+    # Masking a user of the item changes its vector; masking a user outside its audience does not.
+    assert not torch.allclose(model.item_vectors(item, masked_users=one), model.item_vectors(item))
+    outsider = torch.tensor([next(u for u in range(len(users)) if u not in set(audience.tolist()))])
+    assert torch.equal(model.item_vectors(item, masked_users=outsider), model.item_vectors(item))

@@ -48,7 +48,7 @@ def test_evaluation_block_lists_every_variant_from_the_metrics(tmp_path: Path) -
               "by_user_activity": [{"recall@20": 0.2, "ndcg@20": 0.12}]}
     (run / "evaluate.json").write_text(json.dumps({"base": report, "full": report | {"recall@20": 0.16},
                                                   "full_vs_base": {"recall@20": 0.01}}))
-    (run / "train.json").write_text(json.dumps({"base": {"best_epoch": 18}, "full": {"best_epoch": 12}}))
+    (run / "train.json").write_text(json.dumps({"base": {"best_epoch": 18}, "full": {"best_epoch": 12, "refit": True}}))
     (run / "quantize.json").write_text("{}")
     readme = tmp_path / "README.md"
     readme.write_text(f"{START}\n{END}\n<!-- results:evaluate:start -->\nold\n<!-- results:evaluate:end -->\n")
@@ -56,5 +56,5 @@ def test_evaluation_block_lists_every_variant_from_the_metrics(tmp_path: Path) -
     rewrite_readme(readme, tmp_path / "results")
 
     text = readme.read_text()
-    assert "| toy | base | 18 | 0.1500 | 0.1100 | 0.3000 | 0.1600 | 0.2000 | 0.1200 | 0.3600 |" in text
-    assert "| toy | full | 12 | 0.1600 |" in text and "old" not in text
+    assert "| toy | base | 18 | no | 0.1500 | 0.1100 | 0.3000 | 0.1600 | 0.2000 | 0.1200 | 0.3600 |" in text
+    assert "| toy | full | 12 | yes | 0.1600 |" in text and "old" not in text

@@ -1,10 +1,12 @@
 """Fit the two-tower CF model (baseline or SID-augmented) on the train split; select the epoch by full-ranking
-NDCG@20 on the validation split (train items masked), with early stopping."""
+NDCG@20 on the validation split (train items masked), with early stopping. Optionally refit from scratch on train
+and validation together for the selected number of epochs (the validation interactions are data too)."""
 
 from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -35,6 +37,7 @@ class FitConfig:
     min_shared: int = 2  # m: SID neighbours share at least m of the L codes
     max_neighbours: int = 10
     seed: int = 2025
+    refit: bool = False  # retrain on train + valid for the selected number of epochs
     progress: bool = True
 
 
@@ -47,9 +50,10 @@ class Sids(NamedTuple):
 
 class FitResult(NamedTuple):
     model: TwoTowerCF
-    validation_curve: list[float]  # NDCG@20 on validation per epoch
+    validation_curve: list[float]  # NDCG@20 on validation per epoch (of the selection run)
     best_epoch: int
     seconds: float
+    trained_interactions: int  # interactions seen in all epochs of both runs (for throughput)
 
 
 class _EpochLog(L.Callback):
@@ -81,8 +85,24 @@ def attach_inputs(model: TwoTowerCF, history: pd.DataFrame, users: pd.DataFrame,
         extra |= {f"{kind}_neighbours": torch.from_numpy(
                       sid_neighbours(codes, config.min_shared, config.max_neighbours, config.seed).ids)
                   for kind, codes in (("user", sids.users), ("item", sids.items))}
+    if config.model.audience_weight > 0:  # the same reader, users and items swapped
+        swapped = history.rename(columns={"user_id": "item_id", "item_id": "user_id"})
+        extra["audiences"] = user_histories(swapped, len(items), config.max_history)
     model.attach(user_histories(history, len(users), config.max_history), attribute_bags(users),
                  attribute_bags(items), **extra)
+
+
+def _pairs_loader(interactions: pd.DataFrame, config: FitConfig) -> DataLoader:
+    pairs = TensorDataset(torch.tensor(interactions["user_id"].to_numpy()),
+                          torch.tensor(interactions["item_id"].to_numpy()))
+    return DataLoader(pairs, batch_size=config.batch_size, shuffle=True,
+                      generator=torch.Generator().manual_seed(config.seed))
+
+
+def _trainer(config: FitConfig, epochs: int, callbacks: list[L.Callback]) -> L.Trainer:
+    return L.Trainer(max_epochs=epochs, accelerator="cpu", deterministic=True, logger=False,
+                     enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=config.progress,
+                     num_sanity_val_steps=0, callbacks=callbacks)
 
 
 def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame,
@@ -97,17 +117,26 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
         UserItems.from_pairs(train["user_id"].to_numpy(), train["item_id"].to_numpy(), n_users, n_items),
         UserItems.from_pairs(valid["user_id"].to_numpy(), valid["item_id"].to_numpy(), n_users, n_items))
     keep_best = KeepBest(SELECTION_METRIC, mode="max")
-    trainer = L.Trainer(
-        max_epochs=config.epochs, accelerator="cpu", deterministic=True, logger=False, enable_checkpointing=False,
-        enable_model_summary=False, enable_progress_bar=config.progress, num_sanity_val_steps=0,
-        callbacks=[keep_best, _EpochLog(), EarlyStopping(SELECTION_METRIC, patience=config.patience, mode="max")],
-    )
-    pairs = TensorDataset(torch.tensor(train["user_id"].to_numpy()), torch.tensor(train["item_id"].to_numpy()))
+    trainer = _trainer(config, config.epochs, [
+        keep_best, _EpochLog(), EarlyStopping(SELECTION_METRIC, patience=config.patience, mode="max")])
     valid_users = TensorDataset(torch.tensor(np.unique(valid["user_id"].to_numpy())))
-    trainer.fit(model, DataLoader(pairs, batch_size=config.batch_size, shuffle=True,
-                                  generator=torch.Generator().manual_seed(config.seed)),
-                DataLoader(valid_users, batch_size=1024))
+    trainer.fit(model, _pairs_loader(train, config), DataLoader(valid_users, batch_size=1024))
+    curve = keep_best.curve
+    best_epoch = int(np.argmax(curve)) + 1
+    trained = len(train) * len(curve)
+    if config.refit:
+        # Same seed, same schedule, one more share of data; nothing left to validate on, so the epoch count
+        # chosen above is the whole selection.
+        log.info("refitting on train + validation for %d epochs", best_epoch)
+        known = pd.concat([train, valid], ignore_index=True)
+        L.seed_everything(config.seed, workers=True, verbose=False)
+        model = build_model(users, items, sids, config)
+        attach_inputs(model, known, users, items, sids, config)
+        trainer = _trainer(config, best_epoch, [])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")  # none, by design
+            trainer.fit(model, _pairs_loader(known, config))
+        trained += len(known) * best_epoch
     if checkpoint is not None:
         trainer.save_checkpoint(checkpoint, weights_only=True)
-    curve = keep_best.curve
-    return FitResult(model.eval(), curve, int(np.argmax(curve)) + 1, time.perf_counter() - start)
+    return FitResult(model.eval(), curve, best_epoch, time.perf_counter() - start, trained)

@@ -51,6 +51,8 @@ class CFConfig:
     temperature: float = 0.1
     in_batch_negatives: bool = False  # softmax only: the batch's other positives are negatives too
     item_bias: bool = False  # softmax only: a learnt per-item logit offset
+    audience_weight: float = 0.0  # share of the item's audience aggregate (mean of its users) in the item vector
+    dropout: float = 0.0  # on the user vector before normalisation, while training (SimpleX's net dropout)
     lr: float = 3e-3
     weight_decay: float = 0.0
 
@@ -85,6 +87,9 @@ class TwoTowerCF(L.LightningModule):
         for table in (self.user_embedding, self.item_embedding):
             nn.init.normal_(table.weight, std=0.1)
         self.history_projection = nn.Linear(config.dim, config.dim, bias=False)
+        self.user_dropout = nn.Dropout(config.dropout)  # the identity in eval mode
+        self.audience_projection = (nn.Linear(config.dim, config.dim, bias=False) if config.audience_weight > 0
+                                    else None)
         self.item_bias = nn.Embedding(n_items, 1) if config.item_bias else None
         if self.item_bias is not None:
             nn.init.zeros_(self.item_bias.weight)
@@ -94,6 +99,7 @@ class TwoTowerCF(L.LightningModule):
         self.item_sids = SidTower(sid_levels, item_codes, config.dim) if config.sid_features else None
         # Inputs, not parameters: set by attach, never saved in checkpoints.
         self.register_buffer("histories", torch.zeros(n_users, 1, dtype=torch.long), persistent=False)
+        self.register_buffer("audiences", torch.zeros(n_items, 1, dtype=torch.long), persistent=False)
         self.register_buffer("user_codes_table", torch.zeros(n_users, sid_levels, dtype=torch.long), persistent=False)
         self.register_buffer("item_codes_table", torch.zeros(n_items, sid_levels, dtype=torch.long), persistent=False)
         self.register_buffer("user_neighbours", torch.full((n_users, 1), -1, dtype=torch.long), persistent=False)
@@ -104,8 +110,10 @@ class TwoTowerCF(L.LightningModule):
     def attach(self, histories: torch.Tensor, user_tokens: dict[str, torch.Tensor],
                item_tokens: dict[str, torch.Tensor], user_codes: torch.Tensor | None = None,
                item_codes: torch.Tensor | None = None, user_neighbours: torch.Tensor | None = None,
-               item_neighbours: torch.Tensor | None = None) -> None:
+               item_neighbours: torch.Tensor | None = None, audiences: torch.Tensor | None = None) -> None:
         self.histories = histories  # (U, H) item id + 1
+        if audiences is not None:
+            self.audiences = audiences  # (I, H) user id + 1
         self.user_tokens, self.item_tokens = user_tokens, item_tokens
         if user_codes is not None:
             self.user_codes_table, self.item_codes_table = user_codes, item_codes  # (U, L), (I, L)
@@ -120,8 +128,18 @@ class TwoTowerCF(L.LightningModule):
         embedded = table((neighbours + offset).clamp(min=0)) * valid.unsqueeze(-1)  # (B, K, D)
         return embedded.sum(1) / valid.sum(1, keepdim=True).clamp(min=1)
 
-    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:  # (B,) -> (B, D)
+    def item_vectors(self, items: torch.Tensor, masked_users: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) -> (B, D); ``masked_users`` (B,): left out of each item's audience (the training pair's own user)."""
         vectors = self.item_embedding(items + 1)
+        if self.audience_projection is not None:
+            audience = self.audiences[items]  # (B, H) user id + 1, 0 pads
+            keep = audience > 0
+            if masked_users is not None:
+                keep &= audience != (masked_users + 1).unsqueeze(1)
+            embedded = self.user_embedding((audience - 1).clamp(min=0)) * keep.unsqueeze(-1)  # (B, H, D)
+            mean = embedded.sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
+            a = self.config.audience_weight
+            vectors = (1 - a) * vectors + a * self.audience_projection(mean)
         if (attributes := self.item_attributes({k: v[items] for k, v in self.item_tokens.items()})) is not None:
             vectors = vectors + attributes
         if self.item_sids is not None:
@@ -142,7 +160,7 @@ class TwoTowerCF(L.LightningModule):
         if self.config.linkage:
             vectors = vectors + self.config.neighbour_weight * self._neighbour_mean(
                 self.user_embedding, self.user_neighbours[users], offset=0)
-        return F.normalize(vectors, dim=-1)
+        return F.normalize(self.user_dropout(vectors), dim=-1)
 
     @torch.no_grad()
     def scores(self, users: torch.Tensor, item_vectors: torch.Tensor | None = None) -> torch.Tensor:
@@ -196,7 +214,7 @@ class TwoTowerCF(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         users, items = batch
         user = self.user_vectors(users, masked_items=items)  # (B, D)
-        item = self.item_vectors(items)  # (B, D)
+        item = self.item_vectors(items, masked_users=users)  # (B, D)
         loss = self.recommendation_loss(user, item, items)
         if self.config.linkage and self.config.linkage_loss_weight > 0:
             loss = loss + self.config.linkage_loss_weight * (
