@@ -1,7 +1,7 @@
 """The whole pipeline (ingest -> evaluate, every variant in train.variants) on one dataset, in a throwaway copy of
 this repository, timed stage by stage.
 
-    python benchmarks/pipeline.py [--dataset lightgcn-gowalla] [--keep]
+    python benchmarks/pipeline.py [--dataset lightgcn-gowalla] [--variants base,full] [--keep]
 
 Prints the wall time of `dvc repro` (target <= 45 min on gowalla), each stage's share, the peak RSS of the
 largest stage process (target <= 8 GB), the training throughput of each variant (interactions per second, from
@@ -30,7 +30,7 @@ TARGET_MINUTES = 45.0
 TARGET_RSS_GB = 8.0
 
 
-def workspace_copy(root: Path, dataset: str, env: dict[str, str]) -> None:
+def workspace_copy(root: Path, dataset: str, variants: list[str] | None, env: dict[str, str]) -> None:
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     for name in tracked.stdout.splitlines():
         source = REPO_ROOT / name
@@ -40,6 +40,8 @@ def workspace_copy(root: Path, dataset: str, env: dict[str, str]) -> None:
             shutil.copy2(source, root / name)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["data"]["dataset"] = dataset
+    if variants:
+        params["train"]["variants"] = variants
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "benchmark"]):
         subprocess.run(command, cwd=root, env=env, check=True, capture_output=True)
@@ -56,6 +58,8 @@ def stage_seconds(log: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="lightgcn-gowalla")
+    parser.add_argument("--variants", type=lambda text: text.split(","), default=None,
+                        help="comma-separated train.variants (default: params.yaml's), e.g. base,feature,linkage,full")
     parser.add_argument("--keep", action="store_true", help="keep the workspace and print its path")
     args = parser.parse_args()
     shared = REPO_ROOT.parent / "shared" / "datasets"
@@ -65,7 +69,7 @@ def main() -> None:
            "GIT_COMMITTER_NAME": "benchmark", "GIT_COMMITTER_EMAIL": "benchmark@dqrec.invalid"}
     root = Path(tempfile.mkdtemp(prefix="dqrec-benchmark-"))
     try:
-        workspace_copy(root, args.dataset, env)
+        workspace_copy(root, args.dataset, args.variants, env)
         print(f"{args.dataset}: dvc repro in a fresh workspace (progress below)", flush=True)
         start = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=root, env=env, text=True,
@@ -90,9 +94,9 @@ def main() -> None:
         train = json.loads((root / "metrics" / "train.json").read_text())
         test = json.loads((root / "metrics" / "evaluate.json").read_text())
         for variant, values in train.items():
-            print(f"{variant}: {values['interactions_per_second']:,.0f} interactions/s over {values['epochs']} "
-                  f"epochs (best {values['best_epoch']}); test Recall@20 {test[variant]['recall@20']:.4f}, "
-                  f"NDCG@20 {test[variant]['ndcg@20']:.4f}")
+            print(f"{variant}: {values['seconds']:.0f} s training, {values['interactions_per_second']:,.0f} "
+                  f"interactions/s over {values['epochs']} epochs (best {values['best_epoch']}); "
+                  f"test Recall@20 {test[variant]['recall@20']:.4f}, NDCG@20 {test[variant]['ndcg@20']:.4f}")
     finally:
         if args.keep:
             print(f"workspace kept: {root}")
