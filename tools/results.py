@@ -12,8 +12,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 RESULTS_DIR = Path("results")
 README = Path("README.md")
+PARAMS = Path("params.yaml")
+# What a snapshot is expected to differ in from the current params: the dataset and the variants it ran.
+PER_RUN_PARAMS = {"data.dataset", "train.variants"}
 METRICS = ("ingest", "split", "pretrain", "svd", "quantize", "sids", "train", "evaluate")
 START, END = "<!-- results:quantize:start -->", "<!-- results:quantize:end -->"
 EVAL_START, EVAL_END = "<!-- results:evaluate:start -->", "<!-- results:evaluate:end -->"
@@ -63,14 +68,33 @@ def tables(results: Path = RESULTS_DIR) -> str:
     return "\n".join(summary) + "\n\n" + "\n".join(methods)
 
 
-def evaluation_table(results: Path = RESULTS_DIR) -> str:
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat |= _flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value}
+    return flat
+
+
+def params_differing(snapshot: Path, current: Path) -> str:
+    """The keys in which a snapshot's params.yaml differs from the current one ("none"), so that a table row run
+    under older defaults says so."""
+    if not (snapshot / "params.yaml").exists():
+        return "unknown"
+    ran, now = (_flat(yaml.safe_load(path.read_text())) for path in (snapshot / "params.yaml", current))
+    keys = sorted(k for k in ran.keys() | now.keys() if k not in PER_RUN_PARAMS and ran.get(k) != now.get(k))
+    return ", ".join(f"`{k}`" for k in keys) or "none"
+
+
+def evaluation_table(results: Path = RESULTS_DIR, params: Path = PARAMS) -> str:
     rows = ["| dataset | variant | best epoch (validation) | refit | Recall@20 | NDCG@20 | Recall@50 | NDCG@50 | "
-            "Recall@20, sparsest user fifth | NDCG@20, sparsest user fifth | item coverage@20 |",
-            "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+            "Recall@20, sparsest user fifth | NDCG@20, sparsest user fifth | item coverage@20 | "
+            "params differing from params.yaml |",
+            "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for folder in sorted(results.iterdir()):
         if not (folder / "evaluate.json").exists():
             continue
         run = _load(folder)
+        differing = params_differing(folder, params)
         for variant, report in run["evaluate"].items():
             if variant == "full_vs_base":
                 continue
@@ -79,7 +103,7 @@ def evaluation_table(results: Path = RESULTS_DIR) -> str:
                 f"{'yes' if run['train'][variant].get('refit') else 'no'} | {report['recall@20']:.4f} | "
                 f"{report['ndcg@20']:.4f} | {report['recall@50']:.4f} | {report['ndcg@50']:.4f} | "
                 f"{report['by_user_activity'][0]['recall@20']:.4f} | {report['by_user_activity'][0]['ndcg@20']:.4f} | "
-                f"{report['coverage@20']:.4f} |")
+                f"{report['coverage@20']:.4f} | {differing} |")
     return "\n".join(rows)
 
 
@@ -92,10 +116,10 @@ def _fill(text: str, start: str, end: str, content: str, readme: Path) -> str:
     return f"{head}{start}\n{note}\n\n{content}\n\n{end}{tail}"
 
 
-def rewrite_readme(readme: Path = README, results: Path = RESULTS_DIR) -> None:
+def rewrite_readme(readme: Path = README, results: Path = RESULTS_DIR, params: Path = PARAMS) -> None:
     text = _fill(readme.read_text(), START, END, tables(results), readme)
     if EVAL_START in text:
-        text = _fill(text, EVAL_START, EVAL_END, evaluation_table(results), readme)
+        text = _fill(text, EVAL_START, EVAL_END, evaluation_table(results, params), readme)
     readme.write_text(text)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.results import END, START, rewrite_readme
+from tools.results import END, START, params_differing, rewrite_readme
 
 
 def method(error: float) -> dict:
@@ -50,11 +50,23 @@ def test_evaluation_block_lists_every_variant_from_the_metrics(tmp_path: Path) -
                                                   "full_vs_base": {"recall@20": 0.01}}))
     (run / "train.json").write_text(json.dumps({"base": {"best_epoch": 18}, "full": {"best_epoch": 12, "refit": True}}))
     (run / "quantize.json").write_text("{}")
+    (run / "params.yaml").write_text("data: {dataset: toy}\ntrain: {variants: [base, full], lr: 0.003}\n")
+    current = tmp_path / "params.yaml"
+    current.write_text("data: {dataset: ml-100k}\ntrain: {variants: [base], lr: 0.003}\n")
     readme = tmp_path / "README.md"
     readme.write_text(f"{START}\n{END}\n<!-- results:evaluate:start -->\nold\n<!-- results:evaluate:end -->\n")
 
-    rewrite_readme(readme, tmp_path / "results")
+    rewrite_readme(readme, tmp_path / "results", current)
 
     text = readme.read_text()
-    assert "| toy | base | 18 | no | 0.1500 | 0.1100 | 0.3000 | 0.1600 | 0.2000 | 0.1200 | 0.3600 |" in text
+    assert "| toy | base | 18 | no | 0.1500 | 0.1100 | 0.3000 | 0.1600 | 0.2000 | 0.1200 | 0.3600 | none |" in text
     assert "| toy | full | 12 | yes | 0.1600 |" in text and "old" not in text
+
+
+def test_a_snapshot_run_under_other_params_names_the_keys(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("train: {dropout: 0.0, history_weight: 0.5}\n")
+    current = tmp_path / "current.yaml"
+    current.write_text("train: {dropout: 0.0, history_weight: 0.2, refit: false}\n")
+
+    assert params_differing(tmp_path, current) == "`train.history_weight`, `train.refit`"
+    assert params_differing(tmp_path / "missing", current) == "unknown"
