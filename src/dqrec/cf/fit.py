@@ -92,6 +92,15 @@ def attach_inputs(model: TwoTowerCF, history: pd.DataFrame, users: pd.DataFrame,
                  attribute_bags(items), **extra)
 
 
+def _seeded_model(history: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame, sids: Sids | None,
+                  config: FitConfig) -> TwoTowerCF:
+    """The same initial weights for the same seed, whichever interactions feed its inputs."""
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    model = build_model(users, items, sids, config)
+    attach_inputs(model, history, users, items, sids, config)
+    return model
+
+
 def _pairs_loader(interactions: pd.DataFrame, config: FitConfig) -> DataLoader:
     pairs = TensorDataset(torch.tensor(interactions["user_id"].to_numpy()),
                           torch.tensor(interactions["item_id"].to_numpy()))
@@ -109,10 +118,8 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
            sids: Sids | None, config: FitConfig, checkpoint: Path | None = None) -> FitResult:
     start = time.perf_counter()
     quiet_lightning()
-    L.seed_everything(config.seed, workers=True, verbose=False)
     n_users, n_items = len(users), len(items)
-    model = build_model(users, items, sids, config)
-    attach_inputs(model, train, users, items, sids, config)
+    model = _seeded_model(train, users, items, sids, config)
     model.attach_validation(
         UserItems.from_pairs(train["user_id"].to_numpy(), train["item_id"].to_numpy(), n_users, n_items),
         UserItems.from_pairs(valid["user_id"].to_numpy(), valid["item_id"].to_numpy(), n_users, n_items))
@@ -129,9 +136,7 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
         # chosen above is the whole selection.
         log.info("refitting on train + validation for %d epochs", best_epoch)
         known = pd.concat([train, valid], ignore_index=True)
-        L.seed_everything(config.seed, workers=True, verbose=False)
-        model = build_model(users, items, sids, config)
-        attach_inputs(model, known, users, items, sids, config)
+        model = _seeded_model(known, users, items, sids, config)
         trainer = _trainer(config, best_epoch, [])
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")  # none, by design

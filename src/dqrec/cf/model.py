@@ -132,14 +132,10 @@ class TwoTowerCF(L.LightningModule):
         """(B,) -> (B, D); ``masked_users`` (B,): left out of each item's audience (the training pair's own user)."""
         vectors = self.item_embedding(items + 1)
         if self.audience_projection is not None:
-            audience = self.audiences[items]  # (B, H) user id + 1, 0 pads
-            keep = audience > 0
-            if masked_users is not None:
-                keep &= audience != (masked_users + 1).unsqueeze(1)
-            embedded = self.user_embedding((audience - 1).clamp(min=0)) * keep.unsqueeze(-1)  # (B, H, D)
-            mean = embedded.sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
+            # audiences hold user id + 1 with 0 pads; the user table has no padding row, hence offset -1.
+            audience = history_mean(self.user_embedding, self.audiences[items], masked_users, offset=-1)  # (B, D)
             a = self.config.audience_weight
-            vectors = (1 - a) * vectors + a * self.audience_projection(mean)
+            vectors = (1 - a) * vectors + a * self.audience_projection(audience)
         if (attributes := self.item_attributes({k: v[items] for k, v in self.item_tokens.items()})) is not None:
             vectors = vectors + attributes
         if self.item_sids is not None:

@@ -26,14 +26,15 @@ class EncoderConfig:
     weight_decay: float = 0.0
 
 
-def history_mean(table: nn.Embedding, history: torch.Tensor, masked_items: torch.Tensor | None = None
-                 ) -> torch.Tensor:
+def history_mean(table: nn.Embedding, history: torch.Tensor, masked_items: torch.Tensor | None = None,
+                 offset: int = 0) -> torch.Tensor:
     """Mean embedding of each row's history items (B, H) of item id + 1, 0 padding, leaving out the row's
-    ``masked_items`` (B,) (its training target, which must not predict itself) -> (B, D)."""
+    ``masked_items`` (B,) (its training target, which must not predict itself) -> (B, D). ``offset`` is added
+    to the history before the lookup: -1 for a table with no padding row."""
     keep = history > 0
     if masked_items is not None:
         keep &= history != (masked_items + 1).unsqueeze(1)
-    embedded = table(history) * keep.unsqueeze(-1)  # (B, H, D)
+    embedded = table((history + offset).clamp(min=0)) * keep.unsqueeze(-1)  # (B, H, D)
     return embedded.sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
 
 
