@@ -1,6 +1,7 @@
 """Results tables in the README, generated from metrics files, never typed by hand.
 
     python -m tools.results snapshot [--workspace DIR]   # copy a workspace's metrics and params to results/<dataset>/
+    python -m tools.results snapshot --workspace DIR --name NAME   # an extra CF run of a snapshotted dataset
     python -m tools.results readme     # rewrite the README's results block from every results/*/ snapshot
 """
 
@@ -20,19 +21,22 @@ PARAMS = Path("params.yaml")
 # What a snapshot is expected to differ in from the current params: the dataset and the variants it ran.
 PER_RUN_PARAMS = {"data.dataset", "train.variants"}
 METRICS = ("ingest", "split", "pretrain", "svd", "quantize", "sids", "train", "evaluate")
+CF_METRICS = ("train", "evaluate")  # all a named snapshot keeps: its upstream stages are the dataset's own
 START, END = "<!-- results:quantize:start -->", "<!-- results:quantize:end -->"
 EVAL_START, EVAL_END = "<!-- results:evaluate:start -->", "<!-- results:evaluate:end -->"
 METHODS = {"dqvae": "DQ-VAE", "pq_same_blocks": "k-means PQ, same blocks", "pq_no_rotation": "PQ, no rotation",
            "rq": "residual k-means (RQ)"}
 
 
-def snapshot(workspace: Path = Path("."), results: Path = RESULTS_DIR) -> Path:
+def snapshot(workspace: Path = Path("."), results: Path = RESULTS_DIR, name: str | None = None) -> Path:
+    """Copy a workspace's metrics and params to results/<dataset>/, or, given a ``name``, only its CF metrics to
+    results/<name>/ (a second run of the train and evaluate stages under other params, e.g. with refit)."""
     dataset = json.loads((workspace / "data/ingest/source.json").read_text())["dataset"]
-    target = results / dataset
+    target = results / (name or dataset)
     target.mkdir(parents=True, exist_ok=True)
-    for name in METRICS:
-        if (workspace / f"metrics/{name}.json").exists():
-            shutil.copy2(workspace / f"metrics/{name}.json", target / f"{name}.json")
+    for metric in CF_METRICS if name else METRICS:
+        if (workspace / f"metrics/{metric}.json").exists():
+            shutil.copy2(workspace / f"metrics/{metric}.json", target / f"{metric}.json")
     shutil.copy2(workspace / "params.yaml", target / "params.yaml")
     return target
 
@@ -77,12 +81,12 @@ def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def params_differing(snapshot: Path, current: Path) -> str:
     """The keys in which a snapshot's params.yaml differs from the current one ("none"), so that a table row run
-    under older defaults says so."""
+    under older defaults says so; a key the snapshot lacks is marked "(added since)"."""
     if not (snapshot / "params.yaml").exists():
         return "unknown"
     ran, now = (_flat(yaml.safe_load(path.read_text())) for path in (snapshot / "params.yaml", current))
     keys = sorted(k for k in ran.keys() | now.keys() if k not in PER_RUN_PARAMS and ran.get(k) != now.get(k))
-    return ", ".join(f"`{k}`" for k in keys) or "none"
+    return ", ".join(f"`{k}`" + (" (added since)" if k not in ran else "") for k in keys) or "none"
 
 
 def evaluation_table(results: Path = RESULTS_DIR, params: Path = PARAMS) -> str:
@@ -128,9 +132,11 @@ def main() -> None:
     parser.add_argument("command", choices=["snapshot", "readme"])
     parser.add_argument("--workspace", type=Path, default=Path("."),
                         help="snapshot: the pipeline workspace to copy from (default: here)")
+    parser.add_argument("--name", help="snapshot: store as results/NAME, the CF metrics only (default: the "
+                                       "dataset's name, every stage's metrics)")
     args = parser.parse_args()
     if args.command == "snapshot":
-        print(f"wrote {snapshot(args.workspace)}")
+        print(f"wrote {snapshot(args.workspace, name=args.name)}")
     else:
         rewrite_readme()
         print(f"rewrote the results block of {README}")

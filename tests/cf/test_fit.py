@@ -61,6 +61,25 @@ def test_only_the_feature_variant_has_sid_embeddings(toy) -> None:
     assert sizes["linkage"] == sizes["base"]  # linkage reuses the id embeddings
 
 
+@pytest.mark.parametrize("towers", [("user",), ("item",)])
+def test_feature_towers_choose_which_tower_gets_sid_embeddings(toy, towers: tuple[str, ...], tmp_path: Path
+                                                               ) -> None:
+    train, valid, users, items, sids = toy
+    config = FitConfig(model=CFConfig(dim=16, sid_features=True, feature_towers=towers, n_negatives=32),
+                       epochs=1, patience=1, batch_size=256, progress=False)
+    model = fit_cf(train, valid, users, items, sids, config, checkpoint=tmp_path / "model.ckpt").model
+
+    assert (model.user_sids is not None, model.item_sids is not None) == ("user" in towers, "item" in towers)
+    reloaded = TwoTowerCF.load_from_checkpoint(tmp_path / "model.ckpt")
+    assert reloaded.config.feature_towers == towers and set(reloaded.state_dict()) == set(model.state_dict())
+
+
+@pytest.mark.parametrize("towers", [(), ("users",)])
+def test_unknown_feature_towers_are_refused(towers: tuple[str, ...]) -> None:
+    with pytest.raises(ValueError, match="feature_towers: expected one or both of"):
+        CFConfig(feature_towers=towers)
+
+
 def test_sid_variants_refuse_to_run_without_sids(toy) -> None:
     train, valid, users, items, _ = toy
     with pytest.raises(ValueError, match="need semantic IDs"):

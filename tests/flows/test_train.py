@@ -22,7 +22,8 @@ def test_every_train_param_is_read_and_declared_to_dvc() -> None:
     switches = {"sid_features", "linkage", "loss"}  # from the variant name and an enum
     for field in fields(CFConfig):
         if field.name not in switches:
-            assert getattr(config.model, field.name) == params[field.name], field.name
+            value = params[field.name]
+            assert getattr(config.model, field.name) == (tuple(value) if isinstance(value, list) else value), field.name
     assert config.model.sid_features and config.model.linkage
     assert config.refit == params["refit"] and config.epochs == params["epochs"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.results import END, START, params_differing, rewrite_readme
+from tools.results import END, START, params_differing, rewrite_readme, snapshot
 
 
 def method(error: float) -> dict:
@@ -68,5 +68,21 @@ def test_a_snapshot_run_under_other_params_names_the_keys(tmp_path: Path) -> Non
     current = tmp_path / "current.yaml"
     current.write_text("train: {dropout: 0.0, history_weight: 0.2, refit: false}\n")
 
-    assert params_differing(tmp_path, current) == "`train.history_weight`, `train.refit`"
+    assert params_differing(tmp_path, current) == "`train.history_weight`, `train.refit` (added since)"
     assert params_differing(tmp_path / "missing", current) == "unknown"
+
+
+def test_a_named_snapshot_keeps_only_the_cf_metrics(tmp_path: Path) -> None:
+    workspace = tmp_path / "workspace"
+    (workspace / "data/ingest").mkdir(parents=True)
+    (workspace / "metrics").mkdir()
+    (workspace / "data/ingest/source.json").write_text(json.dumps({"dataset": "toy"}))
+    for stage in ("ingest", "quantize", "train", "evaluate"):
+        (workspace / f"metrics/{stage}.json").write_text(json.dumps({"stage": stage}))
+    (workspace / "params.yaml").write_text("train: {refit: true}\n")
+
+    plain, named = snapshot(workspace, tmp_path / "results"), snapshot(workspace, tmp_path / "results", "toy-refit")
+
+    assert plain.name == "toy" and {p.name for p in plain.iterdir()} >= {"ingest.json", "quantize.json"}
+    assert named.name == "toy-refit"
+    assert sorted(p.name for p in named.iterdir()) == ["evaluate.json", "params.yaml", "train.json"]

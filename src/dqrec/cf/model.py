@@ -3,6 +3,7 @@
 User tower: (1 - g) · e_u + g · V · mean(e_i over the user's training history)   (SimpleX-style aggregation)
             + attribute embeddings [+ Σ_l S_l(c_l) SID code embeddings] [+ α · mean(e_u' over SID neighbours)]
 Item tower: e_i + attribute embeddings [+ Σ_l S_l(c_l)] [+ α · mean(e_i' over SID neighbours)]
+(feature augmentation adds the SID code embeddings to both towers, or to the one ``feature_towers`` names)
 Both L2-normalised, scored by cosine. Losses:
 - ``ccl`` (SimpleX's cosine contrastive loss): (1 - cos(u, i⁺)) + w · mean_j max(0, cos(u, j⁻) - margin)
 - ``softmax``: sampled softmax over each positive, the shared uniform negatives and (optionally) the batch's other
@@ -29,6 +30,7 @@ from dqrec.represent.encoder import AttributeEmbedding, history_mean
 
 SELECTION_METRIC = "val_ndcg@20"  # checkpoints are chosen on this, and on nothing measured on test
 LINKAGE_ROWS = 512  # batch rows that take part in the auxiliary linkage loss
+TOWERS = ("user", "item")
 
 
 class Loss(StrEnum):
@@ -40,6 +42,7 @@ class Loss(StrEnum):
 class CFConfig:
     dim: int = 64
     sid_features: bool = False  # feature augmentation
+    feature_towers: tuple[str, ...] = TOWERS  # the towers feature augmentation adds SID code embeddings to
     linkage: bool = False  # linkage augmentation: neighbour aggregation + auxiliary loss
     history_weight: float = 0.5  # 1 - g: share of the behaviour aggregate in the user vector
     neighbour_weight: float = 0.5  # α
@@ -55,6 +58,10 @@ class CFConfig:
     dropout: float = 0.0  # on the user vector before normalisation, while training (SimpleX's net dropout)
     lr: float = 3e-3
     weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.feature_towers or not set(self.feature_towers) <= set(TOWERS):
+            raise ValueError(f"feature_towers: expected one or both of {list(TOWERS)}, got {list(self.feature_towers)}")
 
 
 class SidTower(nn.Module):
@@ -75,11 +82,13 @@ class TwoTowerCF(L.LightningModule):
                  sid_levels: int, user_codes: int, item_codes: int, config: CFConfig | dict) -> None:
         super().__init__()
         if isinstance(config, dict):  # as stored in a checkpoint
-            config = CFConfig(**{**config, "loss": Loss(config["loss"])})
+            config = CFConfig(**{**config, "loss": Loss(config["loss"]),
+                                 "feature_towers": tuple(config.get("feature_towers", TOWERS))})
         # Plain types only, so that checkpoints load weights-only.
         self.save_hyperparameters({"n_users": n_users, "n_items": n_items, "user_vocab": user_vocab,
                                    "item_vocab": item_vocab, "sid_levels": sid_levels, "user_codes": user_codes,
-                                   "item_codes": item_codes, "config": asdict(config) | {"loss": str(config.loss)}})
+                                   "item_codes": item_codes, "config": asdict(config) | {"loss": str(config.loss),
+                                                             "feature_towers": list(config.feature_towers)}})
         self.config = config
         self.n_items = n_items
         self.user_embedding = nn.Embedding(n_users, config.dim)
@@ -95,8 +104,9 @@ class TwoTowerCF(L.LightningModule):
             nn.init.zeros_(self.item_bias.weight)
         self.user_attributes = AttributeEmbedding(user_vocab, config.dim)
         self.item_attributes = AttributeEmbedding(item_vocab, config.dim)
-        self.user_sids = SidTower(sid_levels, user_codes, config.dim) if config.sid_features else None
-        self.item_sids = SidTower(sid_levels, item_codes, config.dim) if config.sid_features else None
+        features = set(config.feature_towers) if config.sid_features else set()
+        self.user_sids = SidTower(sid_levels, user_codes, config.dim) if "user" in features else None
+        self.item_sids = SidTower(sid_levels, item_codes, config.dim) if "item" in features else None
         # Inputs, not parameters: set by attach, never saved in checkpoints.
         self.register_buffer("histories", torch.zeros(n_users, 1, dtype=torch.long), persistent=False)
         self.register_buffer("audiences", torch.zeros(n_items, 1, dtype=torch.long), persistent=False)
@@ -122,12 +132,6 @@ class TwoTowerCF(L.LightningModule):
 
     # --- towers -------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _neighbour_mean(table: nn.Embedding, neighbours: torch.Tensor, offset: int) -> torch.Tensor:
-        valid = neighbours >= 0  # (B, K)
-        embedded = table((neighbours + offset).clamp(min=0)) * valid.unsqueeze(-1)  # (B, K, D)
-        return embedded.sum(1) / valid.sum(1, keepdim=True).clamp(min=1)
-
     def item_vectors(self, items: torch.Tensor, masked_users: torch.Tensor | None = None) -> torch.Tensor:
         """(B,) -> (B, D); ``masked_users`` (B,): left out of each item's audience (the training pair's own user)."""
         vectors = self.item_embedding(items + 1)
@@ -141,8 +145,9 @@ class TwoTowerCF(L.LightningModule):
         if self.item_sids is not None:
             vectors = vectors + self.item_sids(self.item_codes_table[items])
         if self.config.linkage:
-            vectors = vectors + self.config.neighbour_weight * self._neighbour_mean(
-                self.item_embedding, self.item_neighbours[items], offset=1)
+            # Neighbour ids are -1-padded; + 1 puts them in history form (0 pads, the item table's padding row).
+            vectors = vectors + self.config.neighbour_weight * history_mean(
+                self.item_embedding, self.item_neighbours[items] + 1)
         return F.normalize(vectors, dim=-1)
 
     def user_vectors(self, users: torch.Tensor, masked_items: torch.Tensor | None = None) -> torch.Tensor:
@@ -154,8 +159,8 @@ class TwoTowerCF(L.LightningModule):
         if self.user_sids is not None:
             vectors = vectors + self.user_sids(self.user_codes_table[users])
         if self.config.linkage:
-            vectors = vectors + self.config.neighbour_weight * self._neighbour_mean(
-                self.user_embedding, self.user_neighbours[users], offset=0)
+            vectors = vectors + self.config.neighbour_weight * history_mean(
+                self.user_embedding, self.user_neighbours[users] + 1, offset=-1)
         return F.normalize(self.user_dropout(vectors), dim=-1)
 
     @torch.no_grad()
