@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 
 from dqrec.cf.fit import VARIANTS, FitConfig, Sids, fit_cf
-from dqrec.cf.model import CFConfig, Loss, TwoTowerCF
+from dqrec.cf.model import CFConfig, Loss, SidTower, TwoTowerCF, vector_dropout
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,61 @@ def test_feature_towers_choose_which_tower_gets_sid_embeddings(toy, towers: tupl
 def test_unknown_feature_towers_are_refused(towers: tuple[str, ...]) -> None:
     with pytest.raises(ValueError, match="feature_towers: expected one or both of"):
         CFConfig(feature_towers=towers)
+
+
+def test_sid_dropout_drops_whole_levels_while_training_only() -> None:
+    torch.manual_seed(0)
+    tower = SidTower(n_levels=4, n_codes=3, dim=8, dropout=0.5)
+    codes = torch.randint(0, 3, (2000, 4))
+    per_level = torch.stack([table(codes[:, level]) for level, table in enumerate(tower.levels)], dim=1)  # (B, L, D)
+
+    assert torch.allclose(tower.eval()(codes), per_level.sum(1))  # no dropout when ranking
+    dropped = tower.train()(codes)  # (B, D)
+    # Each row is 2 x the sum of the levels it kept: solve for the kept-level mask by trying all 16 of them.
+    masks = torch.tensor([[(m >> level) & 1 for level in range(4)] for m in range(16)], dtype=torch.float)  # (16, L)
+    candidates = 2 * torch.einsum("ml,bld->bmd", masks, per_level)  # (B, 16, D)
+    errors = (candidates - dropped.unsqueeze(1)).abs().amax(-1)  # (B, 16)
+    assert (errors.min(1).values < 1e-5).all()  # every row is one such mask
+    kept = masks[errors.argmin(1)]  # (B, L)
+    assert 0.45 < kept.mean() < 0.55  # about half of the levels survive
+
+
+def test_vector_dropout_drops_whole_vectors_while_training_only() -> None:
+    torch.manual_seed(0)
+    vectors = torch.randn(1000, 4, 8)
+    dropped = vector_dropout(vectors, 0.25, training=True)
+
+    kept = (dropped != 0).all(-1)  # (B, L): a vector is dropped whole or kept whole
+    assert ((dropped == 0).all(-1) | kept).all()
+    assert torch.allclose(dropped[kept], vectors[kept] / 0.75)  # kept ones keep the expectation
+    assert 0.70 < kept.float().mean() < 0.80
+    assert vector_dropout(vectors, 0.25, training=False) is vectors
+
+
+def test_sid_dropout_drops_the_linkage_neighbour_mean_of_whole_rows() -> None:
+    torch.manual_seed(0)
+    n_users, n_items = 6, 300
+    model = TwoTowerCF(n_users, n_items, {}, {}, 2, 4, 4, CFConfig(dim=8, linkage=True, sid_dropout=0.5))
+    neighbours = torch.stack([(torch.arange(n_items) + 1) % n_items, torch.full((n_items,), -1)], dim=1)  # (I, 2)
+    model.attach(torch.zeros(n_users, 1, dtype=torch.long), {}, {}, user_neighbours=torch.full((n_users, 1), -1),
+                 item_neighbours=neighbours, user_codes=torch.zeros(n_users, 2, dtype=torch.long),
+                 item_codes=torch.zeros(n_items, 2, dtype=torch.long))
+    items = torch.arange(n_items)
+    own, neighbour = model.item_embedding(items + 1), model.item_embedding(neighbours[:, 0] + 1)  # (I, D) each
+
+    with torch.no_grad():
+        assert torch.allclose(model.eval().item_vectors(items), F.normalize(own + 0.5 * neighbour, dim=-1))
+        trained = model.train().item_vectors(items)  # (I, D)
+    without, doubled = F.normalize(own, dim=-1), F.normalize(own + 2 * 0.5 * neighbour, dim=-1)
+    is_without = torch.isclose(trained, without, atol=1e-6).all(-1)
+    is_doubled = torch.isclose(trained, doubled, atol=1e-6).all(-1)
+    assert (is_without ^ is_doubled).all() and 0.35 < is_without.float().mean() < 0.65
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0])
+def test_sid_dropout_must_be_a_probability_below_one(rate: float) -> None:
+    with pytest.raises(ValueError, match="sid_dropout: expected a probability in"):
+        CFConfig(sid_dropout=rate)
 
 
 def test_sid_variants_refuse_to_run_without_sids(toy) -> None:

@@ -4,6 +4,8 @@ User tower: (1 - g) · e_u + g · V · mean(e_i over the user's training history
             + attribute embeddings [+ Σ_l S_l(c_l) SID code embeddings] [+ α · mean(e_u' over SID neighbours)]
 Item tower: e_i + attribute embeddings [+ Σ_l S_l(c_l)] [+ α · mean(e_i' over SID neighbours)]
 (feature augmentation adds the SID code embeddings to both towers, or to the one ``feature_towers`` names)
+While training, ``sid_dropout`` drops each SID input of a tower (each level's code embedding, the neighbour mean)
+per row, so that the ID path must rank on its own too.
 Both L2-normalised, scored by cosine. Losses:
 - ``ccl`` (SimpleX's cosine contrastive loss): (1 - cos(u, i⁺)) + w · mean_j max(0, cos(u, j⁻) - margin)
 - ``softmax``: sampled softmax over each positive, the shared uniform negatives and (optionally) the batch's other
@@ -43,6 +45,7 @@ class CFConfig:
     dim: int = 64
     sid_features: bool = False  # feature augmentation
     feature_towers: tuple[str, ...] = TOWERS  # the towers feature augmentation adds SID code embeddings to
+    sid_dropout: float = 0.0  # while training, the chance of dropping each SID input of a tower (per row)
     linkage: bool = False  # linkage augmentation: neighbour aggregation + auxiliary loss
     history_weight: float = 0.5  # 1 - g: share of the behaviour aggregate in the user vector
     neighbour_weight: float = 0.5  # α
@@ -62,19 +65,33 @@ class CFConfig:
     def __post_init__(self) -> None:
         if not self.feature_towers or not set(self.feature_towers) <= set(TOWERS):
             raise ValueError(f"feature_towers: expected one or both of {list(TOWERS)}, got {list(self.feature_towers)}")
+        if not 0 <= self.sid_dropout < 1:
+            raise ValueError(f"sid_dropout: expected a probability in [0, 1), got {self.sid_dropout}")
+
+
+def vector_dropout(vectors: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Drops whole vectors (the last axis) with probability p, scaling the kept ones by 1 / (1 - p)."""
+    if not training or p == 0:
+        return vectors
+    return vectors * F.dropout(vectors.new_ones(*vectors.shape[:-1], 1), p)  # (..., 1): 0 or 1 / (1 - p)
 
 
 class SidTower(nn.Module):
-    """Σ_l S_l(c_l): one embedding table of J codes per SID level."""
+    """Σ_l S_l(c_l): one embedding table of J codes per SID level.
 
-    def __init__(self, n_levels: int, n_codes: int, dim: int) -> None:
+    While training, ``dropout`` drops each row's levels independently, so that the ID embeddings cannot lean on
+    the shared code embeddings alone."""
+
+    def __init__(self, n_levels: int, n_codes: int, dim: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.levels = nn.ModuleList(nn.Embedding(n_codes, dim) for _ in range(n_levels))
         for table in self.levels:
             nn.init.normal_(table.weight, std=0.01)
+        self.dropout = dropout
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, D)
-        return torch.stack([table(codes[:, level]) for level, table in enumerate(self.levels)]).sum(0)
+        embedded = torch.stack([table(codes[:, level]) for level, table in enumerate(self.levels)], dim=1)  # (B, L, D)
+        return vector_dropout(embedded, self.dropout, self.training).sum(1)
 
 
 class TwoTowerCF(L.LightningModule):
@@ -105,8 +122,9 @@ class TwoTowerCF(L.LightningModule):
         self.user_attributes = AttributeEmbedding(user_vocab, config.dim)
         self.item_attributes = AttributeEmbedding(item_vocab, config.dim)
         features = set(config.feature_towers) if config.sid_features else set()
-        self.user_sids = SidTower(sid_levels, user_codes, config.dim) if "user" in features else None
-        self.item_sids = SidTower(sid_levels, item_codes, config.dim) if "item" in features else None
+        sids = lambda n_codes: SidTower(sid_levels, n_codes, config.dim, config.sid_dropout)  # noqa: E731
+        self.user_sids = sids(user_codes) if "user" in features else None
+        self.item_sids = sids(item_codes) if "item" in features else None
         # Inputs, not parameters: set by attach, never saved in checkpoints.
         self.register_buffer("histories", torch.zeros(n_users, 1, dtype=torch.long), persistent=False)
         self.register_buffer("audiences", torch.zeros(n_items, 1, dtype=torch.long), persistent=False)
@@ -146,8 +164,9 @@ class TwoTowerCF(L.LightningModule):
             vectors = vectors + self.item_sids(self.item_codes_table[items])
         if self.config.linkage:
             # Neighbour ids are -1-padded; + 1 puts them in history form (0 pads, the item table's padding row).
-            vectors = vectors + self.config.neighbour_weight * history_mean(
-                self.item_embedding, self.item_neighbours[items] + 1)
+            neighbours = history_mean(self.item_embedding, self.item_neighbours[items] + 1)  # (B, D)
+            vectors = vectors + self.config.neighbour_weight * vector_dropout(
+                neighbours, self.config.sid_dropout, self.training)
         return F.normalize(vectors, dim=-1)
 
     def user_vectors(self, users: torch.Tensor, masked_items: torch.Tensor | None = None) -> torch.Tensor:
@@ -159,8 +178,9 @@ class TwoTowerCF(L.LightningModule):
         if self.user_sids is not None:
             vectors = vectors + self.user_sids(self.user_codes_table[users])
         if self.config.linkage:
-            vectors = vectors + self.config.neighbour_weight * history_mean(
-                self.user_embedding, self.user_neighbours[users] + 1, offset=-1)
+            neighbours = history_mean(self.user_embedding, self.user_neighbours[users] + 1, offset=-1)  # (B, D)
+            vectors = vectors + self.config.neighbour_weight * vector_dropout(
+                neighbours, self.config.sid_dropout, self.training)
         return F.normalize(self.user_dropout(vectors), dim=-1)
 
     @torch.no_grad()
