@@ -163,10 +163,7 @@ class TwoTowerCF(L.LightningModule):
         if self.item_sids is not None:
             vectors = vectors + self.item_sids(self.item_codes_table[items])
         if self.config.linkage:
-            # Neighbour ids are -1-padded; + 1 puts them in history form (0 pads, the item table's padding row).
-            neighbours = history_mean(self.item_embedding, self.item_neighbours[items] + 1)  # (B, D)
-            vectors = vectors + self.config.neighbour_weight * vector_dropout(
-                neighbours, self.config.sid_dropout, self.training)
+            vectors = vectors + self._neighbour_term(self.item_embedding, self.item_neighbours[items])
         return F.normalize(vectors, dim=-1)
 
     def user_vectors(self, users: torch.Tensor, masked_items: torch.Tensor | None = None) -> torch.Tensor:
@@ -178,10 +175,15 @@ class TwoTowerCF(L.LightningModule):
         if self.user_sids is not None:
             vectors = vectors + self.user_sids(self.user_codes_table[users])
         if self.config.linkage:
-            neighbours = history_mean(self.user_embedding, self.user_neighbours[users] + 1, offset=-1)  # (B, D)
-            vectors = vectors + self.config.neighbour_weight * vector_dropout(
-                neighbours, self.config.sid_dropout, self.training)
+            # The user table has no padding row, hence offset -1.
+            vectors = vectors + self._neighbour_term(self.user_embedding, self.user_neighbours[users], offset=-1)
         return F.normalize(self.user_dropout(vectors), dim=-1)
+
+    def _neighbour_term(self, table: nn.Embedding, neighbours: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """α · the mean embedding of each row's SID neighbours, (B, K) -1-padded ids -> (B, D); dropped per row
+        while training (``sid_dropout``)."""
+        mean = history_mean(table, neighbours + 1, offset=offset)  # + 1: history form, 0 pads
+        return self.config.neighbour_weight * vector_dropout(mean, self.config.sid_dropout, self.training)
 
     @torch.no_grad()
     def scores(self, users: torch.Tensor, item_vectors: torch.Tensor | None = None) -> torch.Tensor:
