@@ -1,7 +1,7 @@
 """The whole pipeline (ingest -> evaluate, every variant in train.variants) on one dataset, in a throwaway copy of
 this repository, timed stage by stage.
 
-    python benchmarks/pipeline.py [--dataset lightgcn-gowalla] [--variants base,full] [--keep]
+    python benchmarks/pipeline.py [--dataset lightgcn-gowalla] [--variants base,full] [--set train.refit=true] [--keep]
 
 Prints the wall time of `dvc repro` (target <= 45 min on gowalla), each stage's share, the peak RSS of the
 largest stage process (target <= 8 GB), the training throughput of each variant (interactions per second, from
@@ -30,7 +30,17 @@ TARGET_MINUTES = 45.0
 TARGET_RSS_GB = 8.0
 
 
-def workspace_copy(root: Path, dataset: str, variants: list[str] | None, env: dict[str, str]) -> None:
+def override(params: dict, assignment: str) -> None:
+    """Apply one ``section.key=value`` (value read as YAML) to params.yaml's contents; only existing keys."""
+    key, sep, value = assignment.partition("=")
+    section, _, name = key.partition(".")
+    if not sep or section not in params or name not in params[section]:
+        raise SystemExit(f"--set {assignment}: expected section.key=value with a key params.yaml has")
+    params[section][name] = yaml.safe_load(value)
+
+
+def workspace_copy(root: Path, dataset: str, variants: list[str] | None, overrides: list[str],
+                   env: dict[str, str]) -> None:
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     for name in tracked.stdout.splitlines():
         source = REPO_ROOT / name
@@ -42,6 +52,8 @@ def workspace_copy(root: Path, dataset: str, variants: list[str] | None, env: di
     params["data"]["dataset"] = dataset
     if variants:
         params["train"]["variants"] = variants
+    for assignment in overrides:
+        override(params, assignment)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "benchmark"]):
         subprocess.run(command, cwd=root, env=env, check=True, capture_output=True)
@@ -60,6 +72,8 @@ def main() -> None:
     parser.add_argument("--dataset", default="lightgcn-gowalla")
     parser.add_argument("--variants", type=lambda text: text.split(","), default=None,
                         help="comma-separated train.variants (default: params.yaml's), e.g. base,feature,linkage,full")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one param of the copy's params.yaml (repeatable), e.g. train.lr_decay=0.5")
     parser.add_argument("--keep", action="store_true", help="keep the workspace and print its path")
     args = parser.parse_args()
     shared = REPO_ROOT.parent / "shared" / "datasets"
@@ -69,7 +83,7 @@ def main() -> None:
            "GIT_COMMITTER_NAME": "benchmark", "GIT_COMMITTER_EMAIL": "benchmark@dqrec.invalid"}
     root = Path(tempfile.mkdtemp(prefix="dqrec-benchmark-"))
     try:
-        workspace_copy(root, args.dataset, args.variants, env)
+        workspace_copy(root, args.dataset, args.variants, args.overrides, env)
         print(f"{args.dataset}: dvc repro in a fresh workspace (progress below)", flush=True)
         start = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=root, env=env, text=True,

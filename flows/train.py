@@ -32,7 +32,8 @@ def fit_config(params: dict, variant: str) -> FitConfig:
     return FitConfig(model=model, epochs=int(params["epochs"]), patience=int(params["patience"]),
                      batch_size=int(params["batch_size"]), max_history=int(params["max_history"]),
                      min_shared=int(params["min_shared"]), max_neighbours=int(params["max_neighbours"]),
-                     seed=int(params["seed"]), refit=bool(params["refit"]))
+                     seed=int(params["seed"]), refit=bool(params["refit"]),
+                     lr_decay=float(params["lr_decay"]))
 
 
 def load_sids() -> Sids:
@@ -54,7 +55,7 @@ def train_variant(variant: str, params: dict) -> dict:
     return {"best_epoch": result.best_epoch, "epochs": len(result.validation_curve),
             "val_ndcg@20": max(result.validation_curve), "refit": config.refit, "seconds": result.seconds,
             "interactions_per_second": result.trained_interactions / result.seconds,
-            "curve": result.validation_curve}
+            "curve": result.validation_curve, "learning_rates": result.learning_rates}
 
 
 @flow(name="train", log_prints=True)
@@ -73,8 +74,9 @@ def train_flow() -> dict:
         get_run_logger().info("%s: validation NDCG@20 %.4f at epoch %d of %d, %.0f interactions/s", variant,
                               values["val_ndcg@20"], values["best_epoch"], values["epochs"],
                               values["interactions_per_second"])
-    publish_metrics("train-metrics", {v: {k: x for k, x in m.items() if k != "curve"} for v, m in metrics.items()},
-                    "Validation-selected checkpoints of each variant")
+    per_epoch = ("curve", "learning_rates")
+    publish_metrics("train-metrics", {v: {k: x for k, x in m.items() if k not in per_epoch}
+                                      for v, m in metrics.items()}, "Validation-selected checkpoints of each variant")
     return metrics
 
 

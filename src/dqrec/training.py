@@ -1,4 +1,4 @@
-"""Lightning helpers shared by the pre-training encoder and DQ-VAE."""
+"""Lightning helpers shared by the pre-training encoder, DQ-VAE and the CF model."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import logging
 import warnings
 
 import lightning as L
+import numpy as np
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 
 def quiet_lightning() -> None:
@@ -45,3 +47,24 @@ class KeepBest(L.Callback):
     def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self.state is not None:
             module.load_state_dict(self.state)
+
+
+class _BatchGatheredTensors(TensorDataset):
+    """A TensorDataset that the DataLoader reads a whole batch of at once (one indexing op per tensor), not row
+    by row and then stacked: on gowalla's 2048-pair batches the row-by-row path took a fifth of each step."""
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
+        index = torch.tensor(indices)
+        return tuple(tensor[index] for tensor in self.tensors)
+
+
+def _as_is(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    return batch
+
+
+def pairs_loader(users: np.ndarray, items: np.ndarray, batch_size: int, seed: int, shuffle: bool = True
+                 ) -> DataLoader:
+    """Batches of (user ids (B,), item ids (B,)), shuffled by a generator seeded with ``seed``. The sampler and
+    its draws are DataLoader's own (``shuffle=True``), so the batches are those of a plain DataLoader."""
+    return DataLoader(_BatchGatheredTensors(torch.tensor(users), torch.tensor(items)), batch_size=batch_size,
+                      shuffle=shuffle, generator=torch.Generator().manual_seed(seed), collate_fn=_as_is)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dqrec.cf.fit import VARIANTS, FitConfig, Sids, fit_cf
+from dqrec.cf.fit import VARIANTS, FitConfig, PlateauDecay, ReplayRates, Sids, fit_cf
 from dqrec.cf.model import CFConfig, Loss, SidTower, TwoTowerCF, vector_dropout
 
 
@@ -199,3 +200,56 @@ def test_the_audience_aggregate_leaves_out_the_training_pair_own_user(toy) -> No
     assert not torch.allclose(model.item_vectors(item, masked_users=one), model.item_vectors(item))
     outsider = torch.tensor([next(u for u in range(len(users)) if u not in set(audience.tolist()))])
     assert torch.equal(model.item_vectors(item, masked_users=outsider), model.item_vectors(item))
+
+
+class _Run:
+    """The parts of a Lightning trainer the learning-rate callbacks read."""
+
+    def __init__(self, lr: float) -> None:
+        self.optimizers = [torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=lr)]
+        self.callback_metrics: dict[str, torch.Tensor] = {}
+        self.sanity_checking = False
+        self.current_epoch = 0
+
+
+def test_plateau_decay_lowers_the_rate_after_each_epoch_without_a_new_best() -> None:
+    run, decay = _Run(lr=0.1), PlateauDecay("val", factor=0.5)
+    for value in (0.1, 0.3, 0.2, 0.25, 0.4):
+        decay.on_train_epoch_start(run, None)
+        run.callback_metrics["val"] = torch.tensor(value)
+        decay.on_validation_epoch_end(run, None)
+    # Epochs 3 and 4 set no new best (0.2, 0.25 < 0.3): the rate halves after each.
+    assert decay.rates == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.025])
+    assert run.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.025)
+
+
+def test_replay_rates_trains_each_epoch_with_its_recorded_rate() -> None:
+    run, replay = _Run(lr=0.1), ReplayRates([0.1, 0.1, 0.05, 0.025])
+    seen = []
+    for epoch in range(4):
+        run.current_epoch = epoch
+        replay.on_train_epoch_start(run, None)
+        seen.append(run.optimizers[0].param_groups[0]["lr"])
+    assert seen == [0.1, 0.1, 0.05, 0.025]
+
+
+def test_fit_records_the_decayed_rates_epoch_by_epoch(toy) -> None:
+    train, valid, users, items, sids = toy
+    decayed = FitConfig(model=CFConfig(dim=16, n_negatives=32, lr=0.01), epochs=6, patience=6, batch_size=256,
+                        progress=False, lr_decay=0.1)
+    result = fit_cf(train, valid, users, items, sids, decayed)
+    constant = fit_cf(train, valid, users, items, sids, replace(decayed, lr_decay=1.0))
+
+    curve, rates = result.validation_curve, result.learning_rates
+    assert rates[0] == 0.01 and len(rates) == len(curve) == 6
+    assert len(set(rates)) > 1  # the toy's curve does flatten
+    for epoch in range(1, len(rates)):  # lowered exactly after the epochs that set no new best
+        new_best = curve[epoch - 1] > max(curve[:epoch - 1], default=-np.inf)
+        assert rates[epoch] == pytest.approx(rates[epoch - 1] * (1.0 if new_best else 0.1))
+    assert constant.learning_rates == [0.01] * 6
+
+
+@pytest.mark.parametrize("factor", [0.0, 1.5, -0.5])
+def test_lr_decay_must_be_a_factor_in_the_unit_interval(factor: float) -> None:
+    with pytest.raises(ValueError, match=rf"lr_decay: expected a factor in \(0, 1\], got {factor}"):
+        FitConfig(lr_decay=factor)

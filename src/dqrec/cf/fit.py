@@ -22,7 +22,7 @@ from dqrec.cf.linkage import sid_neighbours
 from dqrec.cf.model import SELECTION_METRIC, CFConfig, TwoTowerCF
 from dqrec.evaluate.ranking import UserItems
 from dqrec.represent.features import attribute_bags, user_histories, vocabulary_sizes
-from dqrec.training import KeepBest, quiet_lightning
+from dqrec.training import KeepBest, pairs_loader, quiet_lightning
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,12 @@ class FitConfig:
     max_neighbours: int = 10
     seed: int = 2025
     refit: bool = False  # retrain on train + valid for the selected number of epochs
+    lr_decay: float = 1.0  # multiplies the learning rate after each epoch without a new best (1: constant)
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"lr_decay: expected a factor in (0, 1], got {self.lr_decay}")
 
 
 class Sids(NamedTuple):
@@ -54,6 +59,7 @@ class FitResult(NamedTuple):
     best_epoch: int
     seconds: float
     trained_interactions: int  # interactions seen in all epochs of both runs (for throughput)
+    learning_rates: list[float]  # the rate each epoch of the selection run trained with
 
 
 class _EpochLog(L.Callback):
@@ -61,6 +67,42 @@ class _EpochLog(L.Callback):
         if not trainer.sanity_checking and SELECTION_METRIC in trainer.callback_metrics:
             log.info("epoch %d/%d: validation NDCG@20 %.4f", trainer.current_epoch + 1, trainer.max_epochs,
                      float(trainer.callback_metrics[SELECTION_METRIC]))
+
+
+class PlateauDecay(L.Callback):
+    """Multiply the learning rate by ``factor`` after every epoch that sets no new best ``monitor`` (higher is
+    better), and record the rate each epoch trained with, so that a refit without validation can replay it."""
+
+    def __init__(self, monitor: str, factor: float) -> None:
+        self.monitor, self.factor = monitor, factor
+        self.best = float("-inf")
+        self.rates: list[float] = []
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None or trainer.sanity_checking:
+            return
+        if float(value) > self.best:
+            self.best = float(value)
+        elif self.factor != 1.0:
+            groups = trainer.optimizers[0].param_groups
+            for group in groups:
+                group["lr"] *= self.factor
+            log.info("no new best validation NDCG@20: learning rate now %.2g", groups[0]["lr"])
+
+
+class ReplayRates(L.Callback):
+    """Train epoch e with ``rates[e]`` (a PlateauDecay record)."""
+
+    def __init__(self, rates: list[float]) -> None:
+        self.rates = rates
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        for group in trainer.optimizers[0].param_groups:
+            group["lr"] = self.rates[trainer.current_epoch]
 
 
 VARIANTS = {"base": (False, False), "feature": (True, False), "linkage": (False, True), "full": (True, True)}
@@ -102,10 +144,8 @@ def _seeded_model(history: pd.DataFrame, users: pd.DataFrame, items: pd.DataFram
 
 
 def _pairs_loader(interactions: pd.DataFrame, config: FitConfig) -> DataLoader:
-    pairs = TensorDataset(torch.tensor(interactions["user_id"].to_numpy()),
-                          torch.tensor(interactions["item_id"].to_numpy()))
-    return DataLoader(pairs, batch_size=config.batch_size, shuffle=True,
-                      generator=torch.Generator().manual_seed(config.seed))
+    return pairs_loader(interactions["user_id"].to_numpy(), interactions["item_id"].to_numpy(), config.batch_size,
+                        config.seed)
 
 
 def _trainer(config: FitConfig, epochs: int, callbacks: list[L.Callback]) -> L.Trainer:
@@ -124,24 +164,25 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
         UserItems.from_pairs(train["user_id"].to_numpy(), train["item_id"].to_numpy(), n_users, n_items),
         UserItems.from_pairs(valid["user_id"].to_numpy(), valid["item_id"].to_numpy(), n_users, n_items))
     keep_best = KeepBest(SELECTION_METRIC, mode="max")
+    decay = PlateauDecay(SELECTION_METRIC, config.lr_decay)
     trainer = _trainer(config, config.epochs, [
-        keep_best, _EpochLog(), EarlyStopping(SELECTION_METRIC, patience=config.patience, mode="max")])
+        keep_best, _EpochLog(), decay, EarlyStopping(SELECTION_METRIC, patience=config.patience, mode="max")])
     valid_users = TensorDataset(torch.tensor(np.unique(valid["user_id"].to_numpy())))
     trainer.fit(model, _pairs_loader(train, config), DataLoader(valid_users, batch_size=1024))
     curve = keep_best.curve
     best_epoch = int(np.argmax(curve)) + 1
     trained = len(train) * len(curve)
     if config.refit:
-        # Same seed, same schedule, one more share of data; nothing left to validate on, so the epoch count
-        # chosen above is the whole selection.
+        # Same seed, same schedule (the learning rates too), one more share of data; nothing left to validate
+        # on, so the epoch count chosen above is the whole selection.
         log.info("refitting on train + validation for %d epochs", best_epoch)
         known = pd.concat([train, valid], ignore_index=True)
         model = _seeded_model(known, users, items, sids, config)
-        trainer = _trainer(config, best_epoch, [])
+        trainer = _trainer(config, best_epoch, [ReplayRates(decay.rates)])
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")  # none, by design
             trainer.fit(model, _pairs_loader(known, config))
         trained += len(known) * best_epoch
     if checkpoint is not None:
         trainer.save_checkpoint(checkpoint, weights_only=True)
-    return FitResult(model.eval(), curve, best_epoch, time.perf_counter() - start, trained)
+    return FitResult(model.eval(), curve, best_epoch, time.perf_counter() - start, trained, decay.rates)

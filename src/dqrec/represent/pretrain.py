@@ -9,13 +9,12 @@ from typing import NamedTuple
 import lightning as L
 import numpy as np
 import pandas as pd
-import torch
 from lightning.pytorch.callbacks import EarlyStopping
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 from dqrec.represent.encoder import EncoderConfig, TwoTowerEncoder
 from dqrec.represent.features import attribute_bags, user_histories, vocabulary_sizes
-from dqrec.training import KeepBest, quiet_lightning
+from dqrec.training import KeepBest, pairs_loader, quiet_lightning
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +77,4 @@ def pretrain(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, item
 
 
 def _pairs(frame: pd.DataFrame, batch_size: int, seed: int, shuffle: bool) -> DataLoader:
-    tensors = TensorDataset(torch.tensor(frame["user_id"].to_numpy()), torch.tensor(frame["item_id"].to_numpy()))
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(tensors, batch_size=batch_size, shuffle=shuffle, generator=generator)
+    return pairs_loader(frame["user_id"].to_numpy(), frame["item_id"].to_numpy(), batch_size, seed, shuffle)

@@ -1,0 +1,89 @@
+"""CF training-step time with the project's batch-gathering loader against a plain DataLoader over the same pairs,
+from the artifacts of the current workspace (run the pipeline on lightgcn-gowalla first for the reference figure).
+
+    python -m benchmarks.train_step [--variant full] [--steps 40]    # from the root of a workspace
+
+Each loader feeds the same seeded batches to a freshly built model of the variant (the train stage's config):
+forward, backward and Adam step. Prints milliseconds per step, the implied seconds per training epoch (without the
+validation pass) and interactions per second, and the ratio of the two loaders, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from dqrec.cf.fit import attach_inputs, build_model
+from dqrec.cf.model import TwoTowerCF
+from dqrec.data.artifacts import ITEMS, USERS, read_split
+from dqrec.training import pairs_loader, quiet_lightning
+from flows.common import load_params
+from flows.ingest import INGEST_DIR
+from flows.split import SPLIT_DIR
+from flows.train import fit_config, load_sids
+
+WARMUP_STEPS = 5
+
+
+def seconds_per_step(loader: DataLoader, build: Callable[[], TwoTowerCF], steps: int) -> float:
+    model = build()
+    optimiser = model.configure_optimizers()
+    model.train()
+    batches = iter(loader)
+    for step in range(WARMUP_STEPS + steps):
+        if step == WARMUP_STEPS:
+            start = time.perf_counter()
+        users, items = next(batches)
+        loss = model.training_step((users, items), step)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", default="full")
+    parser.add_argument("--steps", type=int, default=40)
+    args = parser.parse_args()
+    quiet_lightning()
+    warnings.filterwarnings("ignore", message=".*self.trainer.* reference is not registered.*")  # no Trainer here
+    torch.manual_seed(0)
+    params = load_params()["train"]
+    dataset = json.loads(Path("data/ingest/source.json").read_text())["dataset"]
+    config = fit_config(params, args.variant)
+    train = read_split(SPLIT_DIR, "train")
+    users, items = pd.read_parquet(INGEST_DIR / USERS), pd.read_parquet(INGEST_DIR / ITEMS)
+    sids = load_sids() if args.variant != "base" else None
+
+    def build() -> TwoTowerCF:  # the same initial weights for both loaders
+        torch.manual_seed(config.seed)
+        model = build_model(users, items, sids, config)
+        attach_inputs(model, train, users, items, sids, config)
+        return model
+
+    user_ids, item_ids = train["user_id"].to_numpy(), train["item_id"].to_numpy()
+
+    plain = DataLoader(TensorDataset(torch.tensor(user_ids), torch.tensor(item_ids)), batch_size=config.batch_size,
+                       shuffle=True, generator=torch.Generator().manual_seed(config.seed))
+    gathered = pairs_loader(user_ids, item_ids, config.batch_size, config.seed)
+    steps_per_epoch = -(-len(train) // config.batch_size)
+    print(f"{dataset}, variant '{args.variant}': {len(train):,} training pairs, batches of {config.batch_size}")
+    timings = {}
+    for name, loader in (("plain DataLoader", plain), ("batch-gathering loader", gathered)):
+        timings[name] = seconds_per_step(loader, build, args.steps)
+        print(f"{name}: {timings[name] * 1000:.1f} ms/step, {timings[name] * steps_per_epoch:.0f} s/epoch, "
+              f"{config.batch_size / timings[name]:,.0f} interactions/s")
+    print(f"ratio (batch-gathering / plain): {timings['batch-gathering loader'] / timings['plain DataLoader']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

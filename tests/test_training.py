@@ -1,0 +1,30 @@
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from dqrec.training import pairs_loader
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_pairs_loader_yields_the_batches_of_a_plain_dataloader_epoch_after_epoch(shuffle: bool) -> None:
+    # Same seed, same batches: switching loaders must not change any trained model.
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 1_000, 5_003), rng.integers(0, 300, 5_003)
+    plain = DataLoader(TensorDataset(torch.tensor(users), torch.tensor(items)), batch_size=256, shuffle=shuffle,
+                       generator=torch.Generator().manual_seed(11))
+    gathered = pairs_loader(users, items, batch_size=256, seed=11, shuffle=shuffle)
+    for _ in range(3):
+        expected, actual = list(plain), list(gathered)
+        assert len(actual) == len(expected) == 20
+        for (user_want, item_want), (user_got, item_got) in zip(expected, actual, strict=True):
+            assert torch.equal(user_got, user_want) and torch.equal(item_got, item_want)
+            assert user_got.dtype == torch.int64
+
+
+def test_pairs_loader_copies_its_inputs() -> None:
+    users, items = np.arange(10), np.arange(10)
+    loader = pairs_loader(users, items, batch_size=10, seed=0, shuffle=False)
+    users[:] = -1
+    (batch_users, _), = list(loader)
+    assert batch_users.tolist() == list(range(10))
