@@ -15,13 +15,14 @@ import json
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from dqrec.cf.fit import attach_inputs, build_model
+from dqrec.cf.fit import seeded_model
 from dqrec.cf.model import TwoTowerCF
 from dqrec.data.artifacts import ITEMS, USERS, read_split
 from dqrec.training import pairs_loader, quiet_lightning
@@ -63,18 +64,11 @@ def main() -> None:
     train = read_split(SPLIT_DIR, "train")
     users, items = pd.read_parquet(INGEST_DIR / USERS), pd.read_parquet(INGEST_DIR / ITEMS)
     sids = load_sids() if args.variant != "base" else None
+    build = partial(seeded_model, train, users, items, sids, config)  # the same initial weights each call
 
-    def build() -> TwoTowerCF:  # the same initial weights for both loaders
-        torch.manual_seed(config.seed)
-        model = build_model(users, items, sids, config)
-        attach_inputs(model, train, users, items, sids, config)
-        return model
-
-    user_ids, item_ids = train["user_id"].to_numpy(), train["item_id"].to_numpy()
-
-    plain = DataLoader(TensorDataset(torch.tensor(user_ids), torch.tensor(item_ids)), batch_size=config.batch_size,
-                       shuffle=True, generator=torch.Generator().manual_seed(config.seed))
-    gathered = pairs_loader(user_ids, item_ids, config.batch_size, config.seed)
+    plain = DataLoader(TensorDataset(*(torch.tensor(train[column].to_numpy()) for column in ("user_id", "item_id"))),
+                       batch_size=config.batch_size, shuffle=True, generator=torch.Generator().manual_seed(config.seed))
+    gathered = pairs_loader(train, config.batch_size, config.seed)
     steps_per_epoch = -(-len(train) // config.batch_size)
     print(f"{dataset}, variant '{args.variant}': {len(train):,} training pairs, batches of {config.batch_size}")
     timings = {}

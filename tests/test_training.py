@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -13,7 +14,8 @@ def test_pairs_loader_yields_the_batches_of_a_plain_dataloader_epoch_after_epoch
     users, items = rng.integers(0, 1_000, 5_003), rng.integers(0, 300, 5_003)
     plain = DataLoader(TensorDataset(torch.tensor(users), torch.tensor(items)), batch_size=256, shuffle=shuffle,
                        generator=torch.Generator().manual_seed(11))
-    gathered = pairs_loader(users, items, batch_size=256, seed=11, shuffle=shuffle)
+    gathered = pairs_loader(pd.DataFrame({"user_id": users, "item_id": items}), batch_size=256, seed=11,
+                            shuffle=shuffle)
     for _ in range(3):
         expected, actual = list(plain), list(gathered)
         assert len(actual) == len(expected) == 20
@@ -23,8 +25,8 @@ def test_pairs_loader_yields_the_batches_of_a_plain_dataloader_epoch_after_epoch
 
 
 def test_pairs_loader_copies_its_inputs() -> None:
-    users, items = np.arange(10), np.arange(10)
-    loader = pairs_loader(users, items, batch_size=10, seed=0, shuffle=False)
-    users[:] = -1
+    frame = pd.DataFrame({"user_id": np.arange(10), "item_id": np.arange(10)})
+    loader = pairs_loader(frame, batch_size=10, seed=0, shuffle=False)
+    frame.iloc[0, 0] = -1  # in place: a loader sharing the frame's buffer would see it
     (batch_users, _), = list(loader)
     assert batch_users.tolist() == list(range(10))

@@ -7,7 +7,7 @@ import logging
 import warnings
 
 import lightning as L
-import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -62,9 +62,10 @@ def _as_is(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     return batch
 
 
-def pairs_loader(users: np.ndarray, items: np.ndarray, batch_size: int, seed: int, shuffle: bool = True
-                 ) -> DataLoader:
-    """Batches of (user ids (B,), item ids (B,)), shuffled by a generator seeded with ``seed``. The sampler and
-    its draws are DataLoader's own (``shuffle=True``), so the batches are those of a plain DataLoader."""
-    return DataLoader(_BatchGatheredTensors(torch.tensor(users), torch.tensor(items)), batch_size=batch_size,
-                      shuffle=shuffle, generator=torch.Generator().manual_seed(seed), collate_fn=_as_is)
+def pairs_loader(interactions: pd.DataFrame, batch_size: int, seed: int, shuffle: bool = True) -> DataLoader:
+    """Batches of (user ids (B,), item ids (B,)) of ``interactions``' pairs, shuffled by a generator seeded with
+    ``seed``. The sampler and its draws are DataLoader's own (``shuffle=True``), so the batches are those of a plain
+    DataLoader. The ids are copied: the frame's arrays may be read-only or change later."""
+    users, items = (torch.tensor(interactions[column].to_numpy()) for column in ("user_id", "item_id"))
+    return DataLoader(_BatchGatheredTensors(users, items), batch_size=batch_size, shuffle=shuffle,
+                      generator=torch.Generator().manual_seed(seed), collate_fn=_as_is)

@@ -134,18 +134,13 @@ def attach_inputs(model: TwoTowerCF, history: pd.DataFrame, users: pd.DataFrame,
                  attribute_bags(items), **extra)
 
 
-def _seeded_model(history: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame, sids: Sids | None,
+def seeded_model(history: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame, sids: Sids | None,
                   config: FitConfig) -> TwoTowerCF:
     """The same initial weights for the same seed, whichever interactions feed its inputs."""
     L.seed_everything(config.seed, workers=True, verbose=False)
     model = build_model(users, items, sids, config)
     attach_inputs(model, history, users, items, sids, config)
     return model
-
-
-def _pairs_loader(interactions: pd.DataFrame, config: FitConfig) -> DataLoader:
-    return pairs_loader(interactions["user_id"].to_numpy(), interactions["item_id"].to_numpy(), config.batch_size,
-                        config.seed)
 
 
 def _trainer(config: FitConfig, epochs: int, callbacks: list[L.Callback]) -> L.Trainer:
@@ -159,7 +154,7 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
     start = time.perf_counter()
     quiet_lightning()
     n_users, n_items = len(users), len(items)
-    model = _seeded_model(train, users, items, sids, config)
+    model = seeded_model(train, users, items, sids, config)
     model.attach_validation(
         UserItems.from_pairs(train["user_id"].to_numpy(), train["item_id"].to_numpy(), n_users, n_items),
         UserItems.from_pairs(valid["user_id"].to_numpy(), valid["item_id"].to_numpy(), n_users, n_items))
@@ -168,7 +163,7 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
     trainer = _trainer(config, config.epochs, [
         keep_best, _EpochLog(), decay, EarlyStopping(SELECTION_METRIC, patience=config.patience, mode="max")])
     valid_users = TensorDataset(torch.tensor(np.unique(valid["user_id"].to_numpy())))
-    trainer.fit(model, _pairs_loader(train, config), DataLoader(valid_users, batch_size=1024))
+    trainer.fit(model, pairs_loader(train, config.batch_size, config.seed), DataLoader(valid_users, batch_size=1024))
     curve = keep_best.curve
     best_epoch = int(np.argmax(curve)) + 1
     trained = len(train) * len(curve)
@@ -177,11 +172,11 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
         # on, so the epoch count chosen above is the whole selection.
         log.info("refitting on train + validation for %d epochs", best_epoch)
         known = pd.concat([train, valid], ignore_index=True)
-        model = _seeded_model(known, users, items, sids, config)
+        model = seeded_model(known, users, items, sids, config)
         trainer = _trainer(config, best_epoch, [ReplayRates(decay.rates)])
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")  # none, by design
-            trainer.fit(model, _pairs_loader(known, config))
+            trainer.fit(model, pairs_loader(known, config.batch_size, config.seed))
         trained += len(known) * best_epoch
     if checkpoint is not None:
         trainer.save_checkpoint(checkpoint, weights_only=True)

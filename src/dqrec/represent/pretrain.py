@@ -10,7 +10,6 @@ import lightning as L
 import numpy as np
 import pandas as pd
 from lightning.pytorch.callbacks import EarlyStopping
-from torch.utils.data import DataLoader
 
 from dqrec.represent.encoder import EncoderConfig, TwoTowerEncoder
 from dqrec.represent.features import attribute_bags, user_histories, vocabulary_sizes
@@ -69,12 +68,9 @@ def pretrain(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, item
                         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=config.progress,
                         callbacks=[history, keep_best, EarlyStopping("val_loss", patience=config.patience)],
                         num_sanity_val_steps=0)
-    trainer.fit(model, _pairs(train, config.batch_size, config.seed, shuffle=True),
-                _pairs(valid, config.batch_size, config.seed, shuffle=False))
+    trainer.fit(model, pairs_loader(train, config.batch_size, config.seed, shuffle=True),
+                pairs_loader(valid, config.batch_size, config.seed, shuffle=False))
     z_user, z_item = model.representations()
     return Representations(z_user.numpy().astype(np.float32), z_item.numpy().astype(np.float32), history.history,
                            int(np.argmin(history.history["val_loss"])) + 1)
 
-
-def _pairs(frame: pd.DataFrame, batch_size: int, seed: int, shuffle: bool) -> DataLoader:
-    return pairs_loader(frame["user_id"].to_numpy(), frame["item_id"].to_numpy(), batch_size, seed, shuffle)
