@@ -79,20 +79,29 @@ def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _value(value: Any) -> str:
+    """A param value as params.yaml spells it: true, 0.5, [user, item]."""
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_value, value)) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def params_differing(snapshot: Path, current: Path) -> str:
-    """The keys in which a snapshot's params.yaml differs from the current one ("none"), so that a table row run
-    under older defaults says so; a key the snapshot lacks is marked "(added since)"."""
+    """What a snapshot's params.yaml ran with where it differs from the current one ("none"), so that a table row
+    run under other settings says which; keys added since the run are listed apart, as "predates ..."."""
     if not (snapshot / "params.yaml").exists():
         return "unknown"
     ran, now = (_flat(yaml.safe_load(path.read_text())) for path in (snapshot / "params.yaml", current))
     keys = sorted(k for k in ran.keys() | now.keys() if k not in PER_RUN_PARAMS and ran.get(k) != now.get(k))
-    return ", ".join(f"`{k}`" + (" (added since)" if k not in ran else "") for k in keys) or "none"
+    differing = [f"`{k}` {_value(ran[k])}" for k in keys if k in ran]
+    predates = [f"`{k}`" for k in keys if k not in ran]
+    return "; ".join(filter(None, [", ".join(differing), predates and "predates " + ", ".join(predates)])) or "none"
 
 
 def evaluation_table(results: Path = RESULTS_DIR, params: Path = PARAMS) -> str:
     rows = ["| dataset | variant | best epoch (validation) | refit | Recall@20 | NDCG@20 | Recall@50 | NDCG@50 | "
             "Recall@20, sparsest user fifth | NDCG@20, sparsest user fifth | item coverage@20 | "
-            "params differing from params.yaml |",
+            "params where they differ from params.yaml |",
             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for folder in sorted(results.iterdir()):
         if not (folder / "evaluate.json").exists():

@@ -63,12 +63,16 @@ def test_evaluation_block_lists_every_variant_from_the_metrics(tmp_path: Path) -
     assert "| toy | full | 12 | yes | 0.1600 |" in text and "old" not in text
 
 
-def test_a_snapshot_run_under_other_params_names_the_keys(tmp_path: Path) -> None:
-    (tmp_path / "params.yaml").write_text("train: {dropout: 0.0, history_weight: 0.5}\n")
+def test_a_snapshot_run_under_other_params_names_the_keys_and_what_it_ran_with(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("train: {dropout: 0.0, history_weight: 0.5, refit: true, "
+                                          "feature_towers: [item]}\n")
     current = tmp_path / "current.yaml"
-    current.write_text("train: {dropout: 0.0, history_weight: 0.2, refit: false}\n")
+    current.write_text("train: {dropout: 0.0, history_weight: 0.2, refit: false, feature_towers: [user, item], "
+                       "lr_decay: 1.0, sid_dropout: 0.5}\n")
 
-    assert params_differing(tmp_path, current) == "`train.history_weight`, `train.refit` (added since)"
+    assert params_differing(tmp_path, current) == (
+        "`train.feature_towers` [item], `train.history_weight` 0.5, `train.refit` true; "
+        "predates `train.lr_decay`, `train.sid_dropout`")
     assert params_differing(tmp_path / "missing", current) == "unknown"
 
 
