@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -158,14 +159,19 @@ def test_every_loss_option_trains(toy, options: dict) -> None:
         assert not torch.allclose(result.model.scores(torch.arange(3)), plain)
 
 
-def test_refit_trains_on_train_and_validation_for_the_selected_epochs(toy) -> None:
+def test_refit_trains_on_train_and_validation_for_the_selected_epochs(toy, caplog) -> None:
     train, valid, users, items, sids = toy
     config = FitConfig(model=CFConfig(dim=16, n_negatives=32), epochs=3, patience=3, batch_size=256,
                        progress=False, refit=True)
-    result = fit_cf(train, valid, users, items, sids, config)
+    with caplog.at_level(logging.INFO, logger="dqrec.cf.fit"):
+        result = fit_cf(train, valid, users, items, sids, config)
     again = fit_cf(train, valid, users, items, sids, config)
 
     assert result.trained_interactions == len(train) * 3 + (len(train) + len(valid)) * result.best_epoch
+    # With no validation to report, the refit says how far it is, epoch by epoch.
+    refit_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refit epoch")]
+    assert [line.split(":")[0] for line in refit_lines] == [
+        f"refit epoch {e}/{result.best_epoch}" for e in range(1, result.best_epoch + 1)]
     # The refit model's user histories hold each user's validation item, which selection never saw.
     last = valid.set_index("user_id")["item_id"]
     histories = result.model.histories

@@ -69,6 +69,15 @@ class _EpochLog(L.Callback):
                      float(trainer.callback_metrics[SELECTION_METRIC]))
 
 
+class _RefitLog(L.Callback):
+    """The refit has no validation to report, so say how far it is: it can run for as long as the selection."""
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        loss = trainer.callback_metrics.get("train_loss")
+        log.info("refit epoch %d/%d: train loss %s", trainer.current_epoch + 1, trainer.max_epochs,
+                 "n/a" if loss is None else f"{float(loss):.4f}")
+
+
 class PlateauDecay(L.Callback):
     """Multiply the learning rate by ``factor`` after every epoch that sets no new best ``monitor`` (higher is
     better), and record the rate each epoch trained with, so that a refit without validation can replay it."""
@@ -173,7 +182,7 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
         log.info("refitting on train + validation for %d epochs", best_epoch)
         known = pd.concat([train, valid], ignore_index=True)
         model = seeded_model(known, users, items, sids, config)
-        trainer = _trainer(config, best_epoch, [ReplayRates(decay.rates)])
+        trainer = _trainer(config, best_epoch, [ReplayRates(decay.rates), _RefitLog()])
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")  # none, by design
             trainer.fit(model, pairs_loader(known, config.batch_size, config.seed))
