@@ -165,11 +165,12 @@ def test_refit_trains_on_train_and_validation_for_the_selected_epochs(toy, caplo
                        progress=False, refit=True)
     with caplog.at_level(logging.INFO, logger="dqrec.cf.fit"):
         result = fit_cf(train, valid, users, items, sids, config)
+    messages = [record.getMessage() for record in caplog.records]  # this fit's only
     again = fit_cf(train, valid, users, items, sids, config)
 
     assert result.trained_interactions == len(train) * 3 + (len(train) + len(valid)) * result.best_epoch
     # With no validation to report, the refit says how far it is, epoch by epoch.
-    refit_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refit epoch")]
+    refit_lines = [message for message in messages if message.startswith("refit epoch")]
     assert [line.split(":")[0] for line in refit_lines] == [
         f"refit epoch {e}/{result.best_epoch}" for e in range(1, result.best_epoch + 1)]
     # The refit model's user histories hold each user's validation item, which selection never saw.
