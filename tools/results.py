@@ -93,9 +93,12 @@ def params_differing(snapshot: Path, current: Path) -> str:
         return "unknown"
     ran, now = (_flat(yaml.safe_load(path.read_text())) for path in (snapshot / "params.yaml", current))
     keys = sorted(k for k in ran.keys() | now.keys() if k not in PER_RUN_PARAMS and ran.get(k) != now.get(k))
-    differing = [f"`{k}` {_value(ran[k])}" for k in keys if k in ran]
-    predates = [f"`{k}`" for k in keys if k not in ran]
-    return "; ".join(filter(None, [", ".join(differing), predates and "predates " + ", ".join(predates)])) or "none"
+    parts = []
+    if differing := [f"`{k}` {_value(ran[k])}" for k in keys if k in ran]:
+        parts.append(", ".join(differing))
+    if predates := [f"`{k}`" for k in keys if k not in ran]:
+        parts.append("predates " + ", ".join(predates))
+    return "; ".join(parts) or "none"
 
 
 def evaluation_table(results: Path = RESULTS_DIR, params: Path = PARAMS) -> str:
