@@ -4,7 +4,8 @@
 
 Scores test, masking train + validation items each time, with the histories the model was trained on (train, or
 train + validation if it was refit), with those less a random share ``--drop`` of their interactions, and, for a
-model not refit, with the evaluate stage's histories (train + validation). A model that generalises barely moves;
+model not refit, with train plus as many random items as validation holds and with the evaluate stage's histories
+(train + validation). A model that generalises barely moves;
 one whose user vectors memorised their training histories loses much of its Recall to a small change.
 """
 
@@ -57,9 +58,14 @@ def main() -> None:
                                                inputs.n_users, inputs.n_items)
     known, targets = pairs(inputs.known), pairs(inputs.test)
     trained_on = inputs.known if refit else inputs.train
-    kept = np.random.default_rng(args.seed).random(len(trained_on)) >= args.drop
+    generator = np.random.default_rng(args.seed)
+    kept = generator.random(len(trained_on)) >= args.drop
     histories = {"trained on": trained_on, f"trained on, {args.drop:.0%} dropped": trained_on[kept]}
     if not refit:
+        # As many interactions as validation adds, with random items: does any addition hurt, or these items?
+        validation = inputs.known.iloc[len(inputs.train):]
+        random_items = validation.assign(item_id=generator.integers(0, inputs.n_items, len(validation)))
+        histories["train + random items"] = pd.concat([inputs.train, random_items])
         histories["train + validation (as evaluated)"] = inputs.known
 
     print(f"variant '{args.variant}', trained on {'train + validation (refit)' if refit else 'train'}; test:")
