@@ -13,17 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
 from dqrec.cf.model import TwoTowerCF
-from dqrec.evaluate.ranking import UserItems
-from dqrec.evaluate.report import KS, evaluate
+from dqrec.evaluate.report import KS
 from flows.common import load_params
-from flows.evaluate import attach_test_inputs
+from flows.evaluate import attach_test_inputs, score_test
+from flows.ingest import INGEST_DIR
+from flows.train import TRAIN_DIR
 
 TARGET_SECONDS = 30.0
 
@@ -44,20 +43,13 @@ def main() -> None:
     parser.add_argument("--variant", default="base")
     args = parser.parse_args()
     params = load_params()["train"]
-    dataset = json.loads(Path("data/ingest/source.json").read_text())["dataset"]
+    dataset = json.loads((INGEST_DIR / "source.json").read_text())["dataset"]
 
-    model = TwoTowerCF.load_from_checkpoint(Path("data/train") / f"{args.variant}.ckpt").eval()
+    model = TwoTowerCF.load_from_checkpoint(TRAIN_DIR / f"{args.variant}.ckpt").eval()
     inputs = attach_test_inputs(model, args.variant, params)
-    pairs = lambda frame: UserItems.from_pairs(frame["user_id"].to_numpy(), frame["item_id"].to_numpy(),  # noqa: E731
-                                               inputs.n_users, inputs.n_items)
-    known, targets = pairs(inputs.known), pairs(inputs.test)
-    train_users = np.bincount(inputs.train["user_id"], minlength=inputs.n_users)
-    train_items = np.bincount(inputs.train["item_id"], minlength=inputs.n_items)
 
     start = time.perf_counter()
-    with torch.no_grad():
-        item_vectors = model.item_vectors(torch.arange(inputs.n_items))
-        report = evaluate(lambda batch: model.scores(batch, item_vectors), known, targets, train_users, train_items)
+    report = score_test(model, inputs)
     seconds = time.perf_counter() - start
     floor = bare_ranking_seconds(report["users"], inputs.n_items, model.config.dim, max(KS))
 

@@ -5,8 +5,8 @@
 Scores test, masking train + validation items each time, with the histories the model was trained on (train, or
 train + validation if it was refit), with those less a random share ``--drop`` of their interactions, and, for a
 model not refit, with train plus as many random items as validation holds and with the evaluate stage's histories
-(train + validation). A model that generalises barely moves;
-one whose user vectors memorised their training histories loses much of its Recall to a small change.
+(train + validation). A model that generalises barely moves; one whose user vectors memorised their training
+histories loses much of its Recall to a small change.
 """
 
 from __future__ import annotations
@@ -16,25 +16,15 @@ import json
 
 import numpy as np
 import pandas as pd
-import torch
 
 from dqrec.cf.fit import attach_inputs
 from dqrec.cf.model import TwoTowerCF
-from dqrec.data.artifacts import ITEMS, USERS
-from dqrec.evaluate.ranking import UserItems
-from dqrec.evaluate.report import evaluate
+from dqrec.data.artifacts import ITEMS, USERS, read_split
 from flows.common import METRICS_DIR, load_params
-from flows.evaluate import TestInputs, attach_test_inputs
+from flows.evaluate import attach_test_inputs, score_test
 from flows.ingest import INGEST_DIR
+from flows.split import SPLIT_DIR
 from flows.train import TRAIN_DIR, fit_config, load_sids
-
-
-def scored_on_test(model: TwoTowerCF, inputs: TestInputs, known: UserItems, targets: UserItems) -> dict:
-    with torch.no_grad():
-        item_vectors = model.item_vectors(torch.arange(inputs.n_items))
-        return evaluate(lambda batch: model.scores(batch, item_vectors), known, targets,
-                        np.bincount(inputs.train["user_id"], minlength=inputs.n_users),
-                        np.bincount(inputs.train["item_id"], minlength=inputs.n_items))
 
 
 def main() -> None:
@@ -54,16 +44,13 @@ def main() -> None:
     inputs = attach_test_inputs(model, args.variant, params)
     users, items = pd.read_parquet(INGEST_DIR / USERS), pd.read_parquet(INGEST_DIR / ITEMS)
     sids = load_sids() if args.variant != "base" else None
-    pairs = lambda frame: UserItems.from_pairs(frame["user_id"].to_numpy(), frame["item_id"].to_numpy(),  # noqa: E731
-                                               inputs.n_users, inputs.n_items)
-    known, targets = pairs(inputs.known), pairs(inputs.test)
     trained_on = inputs.known if refit else inputs.train
     generator = np.random.default_rng(args.seed)
     kept = generator.random(len(trained_on)) >= args.drop
     histories = {"trained on": trained_on, f"trained on, {args.drop:.0%} dropped": trained_on[kept]}
     if not refit:
         # As many interactions as validation adds, with random items: does any addition hurt, or these items?
-        validation = inputs.known.iloc[len(inputs.train):]
+        validation = read_split(SPLIT_DIR, "valid")
         random_items = validation.assign(item_id=generator.integers(0, inputs.n_items, len(validation)))
         histories["train + random items"] = pd.concat([inputs.train, random_items])
         histories["train + validation (as evaluated)"] = inputs.known
@@ -72,7 +59,7 @@ def main() -> None:
     reference = None
     for name, history in histories.items():
         attach_inputs(model, history, users, items, sids, fit_config(params, args.variant))
-        report = scored_on_test(model, inputs, known, targets)
+        report = score_test(model, inputs)
         reference = reference or report
         change = report["recall@20"] / reference["recall@20"] - 1
         print(f"  {name:<34} Recall@20 {report['recall@20']:.4f}  NDCG@20 {report['ndcg@20']:.4f}  "

@@ -44,16 +44,21 @@ def attach_test_inputs(model: TwoTowerCF, variant: str, params: dict) -> TestInp
     return TestInputs(train, known, test, len(users), len(items))
 
 
+def score_test(model: TwoTowerCF, inputs: TestInputs) -> dict:
+    """Full-ranking test metrics of a model whose inputs are attached, train and validation items masked."""
+    pairs = lambda frame: UserItems.from_pairs(frame["user_id"].to_numpy(), frame["item_id"].to_numpy(),  # noqa: E731
+                                               inputs.n_users, inputs.n_items)
+    with torch.no_grad():
+        item_vectors = model.item_vectors(torch.arange(inputs.n_items))
+        return evaluate(lambda batch: model.scores(batch, item_vectors), pairs(inputs.known), pairs(inputs.test),
+                        np.bincount(inputs.train["user_id"], minlength=inputs.n_users),
+                        np.bincount(inputs.train["item_id"], minlength=inputs.n_items))
+
+
 @task(cache_policy=NO_CACHE)
 def evaluate_variant(variant: str, params: dict) -> dict:
     model = TwoTowerCF.load_from_checkpoint(TRAIN_DIR / f"{variant}.ckpt").eval()
-    inputs = attach_test_inputs(model, variant, params)
-    item_vectors = model.item_vectors(torch.arange(inputs.n_items))
-    pairs = lambda frame: UserItems.from_pairs(frame["user_id"].to_numpy(), frame["item_id"].to_numpy(),  # noqa: E731
-                                               inputs.n_users, inputs.n_items)
-    return evaluate(lambda batch: model.scores(batch, item_vectors), pairs(inputs.known), pairs(inputs.test),
-                    np.bincount(inputs.train["user_id"], minlength=inputs.n_users),
-                    np.bincount(inputs.train["item_id"], minlength=inputs.n_items))
+    return score_test(model, attach_test_inputs(model, variant, params))
 
 
 @flow(name="evaluate", log_prints=True)
