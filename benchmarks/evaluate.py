@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from dqrec.cf.model import TwoTowerCF
+from dqrec.data.artifacts import SOURCE
 from dqrec.evaluate.report import KS
 from flows.common import load_params
 from flows.evaluate import attach_test_inputs, score_test
@@ -43,7 +44,7 @@ def main() -> None:
     parser.add_argument("--variant", default="base")
     args = parser.parse_args()
     params = load_params()["train"]
-    dataset = json.loads((INGEST_DIR / "source.json").read_text())["dataset"]
+    dataset = json.loads((INGEST_DIR / SOURCE).read_text())["dataset"]
 
     model = TwoTowerCF.load_from_checkpoint(TRAIN_DIR / f"{args.variant}.ckpt").eval()
     inputs = attach_test_inputs(model, args.variant, params)
