@@ -19,11 +19,10 @@ import pandas as pd
 
 from dqrec.cf.fit import attach_inputs
 from dqrec.cf.model import TwoTowerCF
-from dqrec.data.artifacts import ITEMS, USERS, read_split
+from dqrec.data.artifacts import ITEMS, USERS
 from flows.common import METRICS_DIR, load_params
 from flows.evaluate import attach_test_inputs, score_test
 from flows.ingest import INGEST_DIR
-from flows.split import SPLIT_DIR
 from flows.train import TRAIN_DIR, fit_config, load_sids
 
 
@@ -44,16 +43,16 @@ def main() -> None:
     inputs = attach_test_inputs(model, args.variant, params)
     users, items = pd.read_parquet(INGEST_DIR / USERS), pd.read_parquet(INGEST_DIR / ITEMS)
     sids = load_sids() if args.variant != "base" else None
-    trained_on = inputs.known if refit else inputs.train
+    known = pd.concat([inputs.train, inputs.valid])
+    trained_on = known if refit else inputs.train
     generator = np.random.default_rng(args.seed)
     kept = generator.random(len(trained_on)) >= args.drop
     histories = {"trained on": trained_on, f"trained on, {args.drop:.0%} dropped": trained_on[kept]}
     if not refit:
         # As many interactions as validation adds, with random items: does any addition hurt, or these items?
-        validation = read_split(SPLIT_DIR, "valid")
-        random_items = validation.assign(item_id=generator.integers(0, inputs.n_items, len(validation)))
+        random_items = inputs.valid.assign(item_id=generator.integers(0, inputs.n_items, len(inputs.valid)))
         histories["train + random items"] = pd.concat([inputs.train, random_items])
-        histories["train + validation (as evaluated)"] = inputs.known
+        histories["train + validation (as evaluated)"] = known
 
     print(f"variant '{args.variant}', trained on {'train + validation (refit)' if refit else 'train'}; test:")
     reference = None

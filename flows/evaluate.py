@@ -28,10 +28,15 @@ HEADLINE = ("recall@20", "ndcg@20", "recall@50", "ndcg@50", "hr@20", "coverage@2
 
 class TestInputs(NamedTuple):
     train: pd.DataFrame
-    known: pd.DataFrame  # train and validation: masked in the ranking
-    test: pd.DataFrame
-    n_users: int
-    n_items: int
+    valid: pd.DataFrame
+    known: UserItems  # train and validation pairs: masked in the ranking
+    test: UserItems
+    user_activity: np.ndarray  # (U,) train interactions per user
+    item_popularity: np.ndarray  # (I,) train interactions per item
+
+    @property
+    def n_items(self) -> int:
+        return self.test.n_items
 
 
 def attach_test_inputs(model: TwoTowerCF, variant: str, params: dict) -> TestInputs:
@@ -41,18 +46,18 @@ def attach_test_inputs(model: TwoTowerCF, variant: str, params: dict) -> TestInp
     users, items = pd.read_parquet(INGEST_DIR / USERS), pd.read_parquet(INGEST_DIR / ITEMS)
     known = pd.concat([train, valid])
     attach_inputs(model, known, users, items, load_sids() if variant != "base" else None, fit_config(params, variant))
-    return TestInputs(train, known, test, len(users), len(items))
+    pairs = lambda frame: UserItems.from_pairs(frame["user_id"].to_numpy(), frame["item_id"].to_numpy(),  # noqa: E731
+                                               len(users), len(items))
+    return TestInputs(train, valid, pairs(known), pairs(test), np.bincount(train["user_id"], minlength=len(users)),
+                      np.bincount(train["item_id"], minlength=len(items)))
 
 
 def score_test(model: TwoTowerCF, inputs: TestInputs) -> dict:
     """Full-ranking test metrics of a model whose inputs are attached, train and validation items masked."""
-    pairs = lambda frame: UserItems.from_pairs(frame["user_id"].to_numpy(), frame["item_id"].to_numpy(),  # noqa: E731
-                                               inputs.n_users, inputs.n_items)
     with torch.no_grad():
         item_vectors = model.item_vectors(torch.arange(inputs.n_items))
-        return evaluate(lambda batch: model.scores(batch, item_vectors), pairs(inputs.known), pairs(inputs.test),
-                        np.bincount(inputs.train["user_id"], minlength=inputs.n_users),
-                        np.bincount(inputs.train["item_id"], minlength=inputs.n_items))
+        return evaluate(lambda batch: model.scores(batch, item_vectors), inputs.known, inputs.test,
+                        inputs.user_activity, inputs.item_popularity)
 
 
 @task(cache_policy=NO_CACHE)
