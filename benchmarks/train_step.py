@@ -4,8 +4,9 @@ from the artifacts of the current workspace (run the pipeline on lightgcn-gowall
     python -m benchmarks.train_step [--variant full] [--steps 40]    # from the root of a workspace
 
 Each loader feeds the same seeded batches to a freshly built model of the variant (the train stage's config):
-forward, backward and Adam step. Prints milliseconds per step, the implied seconds per training epoch (without the
-validation pass) and interactions per second, and the ratio of the two loaders, measured in the same run.
+forward, backward and Adam step. Then the batch-gathering loader again, once the process retains freed memory as
+every stage does (``dqrec.allocator.retain_freed_memory``). Prints milliseconds per step, the implied seconds per
+training epoch (without the validation pass) and interactions per second, and the ratios, measured in the same run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from dqrec.allocator import retain_freed_memory
 from dqrec.cf.fit import seeded_model
 from dqrec.cf.model import TwoTowerCF
 from dqrec.data.artifacts import ITEMS, USERS, read_split
@@ -68,15 +70,25 @@ def main() -> None:
 
     plain = DataLoader(TensorDataset(*(torch.tensor(train[column].to_numpy()) for column in ("user_id", "item_id"))),
                        batch_size=config.batch_size, shuffle=True, generator=torch.Generator().manual_seed(config.seed))
-    gathered = pairs_loader(train, config.batch_size, config.seed)
+    gathered = partial(pairs_loader, train, config.batch_size, config.seed)  # a fresh one: the same batches
     steps_per_epoch = -(-len(train) // config.batch_size)
     print(f"{dataset}, variant '{args.variant}': {len(train):,} training pairs, batches of {config.batch_size}")
     timings = {}
-    for name, loader in (("plain DataLoader", plain), ("batch-gathering loader", gathered)):
+
+    def measure(name: str, loader: DataLoader) -> None:
         timings[name] = seconds_per_step(loader, build, args.steps)
         print(f"{name}: {timings[name] * 1000:.1f} ms/step, {timings[name] * steps_per_epoch:.0f} s/epoch, "
               f"{config.batch_size / timings[name]:,.0f} interactions/s")
+
+    measure("plain DataLoader", plain)
+    measure("batch-gathering loader", gathered())
     print(f"ratio (batch-gathering / plain): {timings['batch-gathering loader'] / timings['plain DataLoader']:.2f}")
+    if not retain_freed_memory():
+        print("freed memory retained: not measured (the C library has no mallopt)")
+        return
+    measure("batch-gathering loader, freed memory retained", gathered())
+    print("ratio (retained / default allocator): "
+          f"{timings['batch-gathering loader, freed memory retained'] / timings['batch-gathering loader']:.2f}")
 
 
 if __name__ == "__main__":

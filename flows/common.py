@@ -16,6 +16,7 @@ import yaml
 from prefect.artifacts import create_table_artifact
 from prefect.states import State
 
+from dqrec.allocator import retain_freed_memory
 from dqrec.data.errors import DataError
 
 # prefect.toml routes the library's logger to the run logs (extra_loggers); its level is set here because the
@@ -106,6 +107,7 @@ def quiet_tracebacks_for_bad_input() -> None:
 def run_stage(flow: Callable[..., Any]) -> None:
     """Entry point of a DVC stage: run ``flow``; on bad input, print the full report once and exit 1."""
     quiet_tracebacks_for_bad_input()
+    retain_freed_memory()
     state: State = flow(return_state=True)
     if state.is_completed():
         return
