@@ -200,12 +200,12 @@ class TwoTowerCF(L.LightningModule):
 
     # --- losses -------------------------------------------------------------------------------------------
 
-    def recommendation_loss(self, user: torch.Tensor, positive_items: torch.Tensor, items: torch.Tensor
-                            ) -> torch.Tensor:
-        """``user`` (B, D) and ``positive_items`` (B, D): the towers' vectors of the batch's pairs; ``items`` (B,)."""
-        negatives = torch.randint(0, self.n_items, (self.config.n_negatives,), device=items.device)
+    def recommendation_loss(self, user: torch.Tensor, positive_items: torch.Tensor, items: torch.Tensor,
+                            negative_items: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+        """``user`` (B, D) and ``positive_items`` (B, D): the towers' vectors of the batch's pairs, ``items`` (B,);
+        ``negative_items`` (N, D): the item tower's vectors of the sampled ``negatives`` (N,)."""
         positive = (user * positive_items).sum(-1)  # (B,)
-        negative = user @ self.item_vectors(negatives).T  # (B, N)
+        negative = user @ negative_items.T  # (B, N)
         negative = negative.masked_fill(negatives.unsqueeze(0) == items.unsqueeze(1), float("-inf"))
         if self.config.loss == Loss.CCL:
             hinge = F.relu(negative - self.config.margin).mean(-1)  # -inf -> 0
@@ -236,9 +236,14 @@ class TwoTowerCF(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         users, items = batch
+        negatives = torch.randint(0, self.n_items, (self.config.n_negatives,), device=items.device)
         user = self.user_vectors(users, masked_items=items)  # (B, D)
-        item = self.item_vectors(items, masked_users=users)  # (B, D)
-        loss = self.recommendation_loss(user, item, items)
+        # One item-tower pass over positives and negatives: each item-table lookup then makes one dense gradient
+        # a step, not two. A negative has no training user to leave out of its audience (-1 matches no one).
+        audience_mask = torch.cat([users, torch.full_like(negatives, -1)])
+        candidates = self.item_vectors(torch.cat([items, negatives]), masked_users=audience_mask)  # (B + N, D)
+        item, negative_items = candidates[:len(items)], candidates[len(items):]
+        loss = self.recommendation_loss(user, item, items, negative_items, negatives)
         if self.config.linkage and self.config.linkage_loss_weight > 0:
             loss = loss + self.config.linkage_loss_weight * (
                 self.linkage_loss(user, users, self.user_neighbours, self.user_vectors)
@@ -261,4 +266,6 @@ class TwoTowerCF(L.LightningModule):
         self.log(SELECTION_METRIC, float(ndcg.mean()), batch_size=len(users), prog_bar=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        # fused: one kernel over each parameter instead of a dozen elementwise passes over the embedding tables.
+        return torch.optim.Adam(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay,
+                                fused=True)

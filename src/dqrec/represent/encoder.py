@@ -34,8 +34,9 @@ def history_mean(table: nn.Embedding, history: torch.Tensor, masked_items: torch
     keep = history > 0
     if masked_items is not None:
         keep &= history != (masked_items + 1).unsqueeze(1)
-    embedded = table((history + offset).clamp(min=0)) * keep.unsqueeze(-1)  # (B, H, D)
-    return embedded.sum(1) / keep.sum(1, keepdim=True).clamp(min=1)
+    weights = keep / keep.sum(1, keepdim=True).clamp(min=1)  # (B, H), 0 on pads and masked items
+    # A weighted bag sums as it gathers: the (B, H, D) lookup is never materialised, forward or backward.
+    return F.embedding_bag((history + offset).clamp(min=0), table.weight, mode="sum", per_sample_weights=weights)
 
 
 class AttributeEmbedding(nn.Module):
