@@ -240,8 +240,8 @@ class TwoTowerCF(L.LightningModule):
         user = self.user_vectors(users, masked_items=items)  # (B, D)
         # One item-tower pass over positives and negatives: each item-table lookup then makes one dense gradient
         # a step, not two. A negative has no training user to leave out of its audience (-1 matches no one).
-        audience_mask = torch.cat([users, torch.full_like(negatives, -1)])
-        candidates = self.item_vectors(torch.cat([items, negatives]), masked_users=audience_mask)  # (B + N, D)
+        left_out_users = torch.cat([users, torch.full_like(negatives, -1)])
+        candidates = self.item_vectors(torch.cat([items, negatives]), masked_users=left_out_users)  # (B + N, D)
         item, negative_items = candidates[:len(items)], candidates[len(items):]
         loss = self.recommendation_loss(user, item, items, negative_items, negatives)
         if self.config.linkage and self.config.linkage_loss_weight > 0:
