@@ -33,7 +33,7 @@ def fit_config(params: dict, variant: str) -> FitConfig:
                      batch_size=int(params["batch_size"]), max_history=int(params["max_history"]),
                      min_shared=int(params["min_shared"]), max_neighbours=int(params["max_neighbours"]),
                      seed=int(params["seed"]), refit=bool(params["refit"]),
-                     lr_decay=float(params["lr_decay"]))
+                     lr_decay=float(params["lr_decay"]), lr_decay_patience=int(params["lr_decay_patience"]))
 
 
 def load_sids() -> Sids:

@@ -230,6 +230,18 @@ def test_plateau_decay_lowers_the_rate_after_each_epoch_without_a_new_best() -> 
     assert run.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.025)
 
 
+def test_plateau_decay_with_patience_lets_a_lone_dip_pass_and_restarts_its_count_after_decaying() -> None:
+    run, decay = _Run(lr=0.1), PlateauDecay("val", factor=0.5, patience=2)
+    for value in (0.1, 0.3, 0.2, 0.25, 0.24, 0.4, 0.3, 0.2):
+        decay.on_train_epoch_start(run, None)
+        run.callback_metrics["val"] = torch.tensor(value)
+        decay.on_validation_epoch_end(run, None)
+    # Epochs 3-4 set no new best: halved after 4. Epoch 5 alone (the count restarted), then 6 is a new best;
+    # epochs 7-8 halve it again.
+    assert decay.rates == pytest.approx([0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05])
+    assert run.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.025)
+
+
 def test_replay_rates_trains_each_epoch_with_its_recorded_rate() -> None:
     run, replay = _Run(lr=0.1), ReplayRates([0.1, 0.1, 0.05, 0.025])
     seen = []
@@ -254,6 +266,12 @@ def test_fit_records_the_decayed_rates_epoch_by_epoch(toy) -> None:
         new_best = curve[epoch - 1] > max(curve[:epoch - 1], default=-np.inf)
         assert rates[epoch] == pytest.approx(rates[epoch - 1] * (1.0 if new_best else 0.1))
     assert constant.learning_rates == [0.01] * 6
+
+
+@pytest.mark.parametrize("epochs", [0, -1])
+def test_lr_decay_patience_must_be_at_least_one_epoch(epochs: int) -> None:
+    with pytest.raises(ValueError, match=rf"lr_decay_patience: expected a whole number of epochs >= 1, got {epochs}"):
+        FitConfig(lr_decay_patience=epochs)
 
 
 @pytest.mark.parametrize("factor", [0.0, 1.5, -0.5])

@@ -38,12 +38,15 @@ class FitConfig:
     max_neighbours: int = 10
     seed: int = 2025
     refit: bool = False  # retrain on train + valid for the selected number of epochs
-    lr_decay: float = 1.0  # multiplies the learning rate after each epoch without a new best (1: constant)
+    lr_decay: float = 1.0  # multiplies the learning rate after lr_decay_patience epochs without a new best
+    lr_decay_patience: int = 1  # 1: after every such epoch; more lets one noisy dip pass unpunished
     progress: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay: expected a factor in (0, 1], got {self.lr_decay}")
+        if self.lr_decay_patience < 1:
+            raise ValueError(f"lr_decay_patience: expected a whole number of epochs >= 1, got {self.lr_decay_patience}")
 
 
 class Sids(NamedTuple):
@@ -79,12 +82,14 @@ class _RefitLog(L.Callback):
 
 
 class PlateauDecay(L.Callback):
-    """Multiply the learning rate by ``factor`` after every epoch that sets no new best ``monitor`` (higher is
-    better), and record the rate each epoch trained with, so that a refit without validation can replay it."""
+    """Multiply the learning rate by ``factor`` once ``patience`` epochs in a row set no new best ``monitor``
+    (higher is better; the count restarts after each decay), and record the rate each epoch trained with, so that a
+    refit without validation can replay it."""
 
-    def __init__(self, monitor: str, factor: float) -> None:
-        self.monitor, self.factor = monitor, factor
+    def __init__(self, monitor: str, factor: float, patience: int = 1) -> None:
+        self.monitor, self.factor, self.patience = monitor, factor, patience
         self.best = float("-inf")
+        self.epochs_without_best = 0
         self.rates: list[float] = []
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
@@ -95,12 +100,16 @@ class PlateauDecay(L.Callback):
         if value is None or trainer.sanity_checking:
             return
         if float(value) > self.best:
-            self.best = float(value)
-        elif self.factor != 1.0:
+            self.best, self.epochs_without_best = float(value), 0
+            return
+        self.epochs_without_best += 1
+        if self.epochs_without_best >= self.patience and self.factor != 1.0:
+            self.epochs_without_best = 0
             groups = trainer.optimizers[0].param_groups
             for group in groups:
                 group["lr"] *= self.factor
-            log.info("no new best validation NDCG@20: learning rate now %.2g", groups[0]["lr"])
+            log.info("no new best validation NDCG@20 for %d epoch(s): learning rate now %.2g", self.patience,
+                     groups[0]["lr"])
 
 
 class ReplayRates(L.Callback):
@@ -168,7 +177,7 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
         UserItems.from_pairs(train["user_id"].to_numpy(), train["item_id"].to_numpy(), n_users, n_items),
         UserItems.from_pairs(valid["user_id"].to_numpy(), valid["item_id"].to_numpy(), n_users, n_items))
     keep_best = KeepBest(SELECTION_METRIC, mode="max")
-    decay = PlateauDecay(SELECTION_METRIC, config.lr_decay)
+    decay = PlateauDecay(SELECTION_METRIC, config.lr_decay, config.lr_decay_patience)
     trainer = _trainer(config, config.epochs, [
         keep_best, _EpochLog(), decay, EarlyStopping(SELECTION_METRIC, patience=config.patience, mode="max")])
     valid_users = TensorDataset(torch.tensor(np.unique(valid["user_id"].to_numpy())))
