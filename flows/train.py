@@ -20,9 +20,9 @@ from flows.sids import SIDS_DIR
 from flows.split import SPLIT_DIR
 
 TRAIN_DIR = Path("data/train")
-MODEL_KEYS = ("dim", "history_weight", "audience_weight", "neighbour_weight", "linkage_loss_weight", "n_negatives",
-              "margin", "negative_weight", "temperature", "in_batch_negatives", "item_bias", "dropout", "lr",
-              "weight_decay", "feature_towers", "sid_dropout")
+MODEL_KEYS = ("dim", "history_weight", "history_dropout", "audience_weight", "neighbour_weight", "linkage_loss_weight",
+              "n_negatives", "margin", "negative_weight", "temperature", "in_batch_negatives", "item_bias", "dropout",
+              "lr", "weight_decay", "feature_towers", "sid_dropout")
 
 
 def fit_config(params: dict, variant: str) -> FitConfig:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from dqrec.cf.fit import VARIANTS, FitConfig, PlateauDecay, ReplayRates, Sids, fit_cf
-from dqrec.cf.model import CFConfig, Loss, SidTower, TwoTowerCF, vector_dropout
+from dqrec.cf.model import CFConfig, Loss, SidTower, TwoTowerCF, drop_entries, vector_dropout
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +112,18 @@ def test_vector_dropout_drops_whole_vectors_while_training_only() -> None:
     assert vector_dropout(vectors, 0.25, training=False) is vectors
 
 
+def test_history_dropout_turns_random_entries_into_padding_while_training_only() -> None:
+    torch.manual_seed(0)
+    history = torch.randint(1, 50, (1000, 20)).masked_fill(torch.rand(1000, 20) < 0.2, 0)  # (B, H), 0 pads
+    dropped = drop_entries(history, 0.3, training=True)
+
+    assert ((dropped == history) | (dropped == 0)).all()  # entries are kept or padded, never moved
+    share_dropped = ((dropped == 0) & (history > 0)).sum() / (history > 0).sum()
+    assert 0.27 < share_dropped < 0.33
+    assert len({tuple(row.tolist()) for row in (dropped > 0)}) > 900  # each row draws its own subset
+    assert drop_entries(history, 0.3, training=False) is history
+
+
 def test_sid_dropout_drops_the_linkage_neighbour_mean_of_whole_rows() -> None:
     torch.manual_seed(0)
     n_users, n_items = 6, 300
@@ -132,10 +144,11 @@ def test_sid_dropout_drops_the_linkage_neighbour_mean_of_whole_rows() -> None:
     assert (is_without ^ is_doubled).all() and 0.35 < is_without.float().mean() < 0.65
 
 
+@pytest.mark.parametrize("name", ["sid_dropout", "history_dropout"])
 @pytest.mark.parametrize("rate", [-0.1, 1.0])
-def test_sid_dropout_must_be_a_probability_below_one(rate: float) -> None:
-    with pytest.raises(ValueError, match="sid_dropout: expected a probability in"):
-        CFConfig(sid_dropout=rate)
+def test_dropout_rates_must_be_probabilities_below_one(name: str, rate: float) -> None:
+    with pytest.raises(ValueError, match=f"{name}: expected a probability in"):
+        CFConfig(**{name: rate})
 
 
 def test_sid_variants_refuse_to_run_without_sids(toy) -> None:
@@ -186,6 +199,18 @@ def test_user_dropout_is_random_in_training_only(toy) -> None:
     model = TwoTowerCF(len(users), len(items), {}, {"genre": 3}, 1, 1, 1, CFConfig(dim=16, dropout=0.5))
     model.attach(torch.zeros(len(users), 1, dtype=torch.long), {}, {"genre": torch.ones(len(items), 1,
                                                                                            dtype=torch.long)})
+    batch = torch.arange(10)
+    model.train()
+    assert not torch.equal(model.user_vectors(batch), model.user_vectors(batch))
+    model.eval()
+    assert torch.equal(model.user_vectors(batch), model.user_vectors(batch))
+
+
+def test_history_dropout_is_random_in_training_only(toy) -> None:
+    _, _, users, items, _ = toy
+    model = TwoTowerCF(len(users), len(items), {}, {}, 1, 1, 1, CFConfig(dim=16, history_weight=1.0,
+                                                                         history_dropout=0.5))
+    model.attach(torch.from_numpy(np.stack([np.arange(1, 12)] * len(users))), {}, {})  # (U, 11) items 0..10
     batch = torch.arange(10)
     model.train()
     assert not torch.equal(model.user_vectors(batch), model.user_vectors(batch))
