@@ -3,10 +3,10 @@ this repository, timed stage by stage.
 
     python benchmarks/pipeline.py [--dataset lightgcn-gowalla] [--variants base,full] [--set train.refit=true] [--keep]
 
-Prints the wall time of `dvc repro` (target <= 45 min on gowalla), each stage's share, the peak RSS of the
-largest stage process (target <= 8 GB), the training throughput of each variant (interactions per second, from
-the train stage's metrics) and the test metrics. Raw data comes from $DQREC_DATA_HOME (default: the shared
-datasets folder beside the repository when present).
+Prints the wall time of `dvc repro` (target <= 45 min on gowalla), each stage's share and peak RSS, the peak
+RSS of the largest stage process (target <= 8 GB), the training throughput of each variant (interactions per
+second, from the train stage's metrics) and the test metrics. Raw data comes from $DQREC_DATA_HOME (default: the
+shared datasets folder beside the repository when present).
 """
 
 from __future__ import annotations
@@ -67,6 +67,12 @@ def stage_seconds(log: str) -> dict[str, float]:
     return {name: bound - t for (t, name), bound in zip(starts, bounds, strict=True)}
 
 
+def stage_peak_rss(log: str) -> dict[str, float]:
+    """Each stage's peak RSS in GB, from the line its entry point prints when it completes (flow name = stage)."""
+    found = re.findall(r"^\[\d+\.\d+\] (\w+): peak RSS (\d+\.\d+) GB$", log, re.M)
+    return {name: float(gb) for name, gb in found}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="lightgcn-gowalla")
@@ -103,8 +109,11 @@ def main() -> None:
               f"{'met' if seconds / 60 <= TARGET_MINUTES else 'NOT met'})")
         print(f"peak RSS: {peak_gb:.2f} GB (target <= {TARGET_RSS_GB:.0f} GB: "
               f"{'met' if peak_gb <= TARGET_RSS_GB else 'NOT met'})")
-        for stage, stage_time in stage_seconds("".join(lines)).items():
-            print(f"  {stage:<9} {stage_time:7.1f} s  {stage_time / seconds:6.1%}")
+        log = "".join(lines)
+        peaks = stage_peak_rss(log)
+        for stage, stage_time in stage_seconds(log).items():
+            peak = f"{peaks[stage]:6.2f} GB" if stage in peaks else "     – GB"
+            print(f"  {stage:<9} {stage_time:7.1f} s  {stage_time / seconds:6.1%}  peak RSS {peak}")
         train = json.loads((root / "metrics" / "train.json").read_text())
         test = json.loads((root / "metrics" / "evaluate.json").read_text())
         for variant, values in train.items():

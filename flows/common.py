@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -110,6 +111,10 @@ def run_stage(flow: Callable[..., Any]) -> None:
     retain_freed_memory()
     state: State = flow(return_state=True)
     if state.is_completed():
+        # One line per stage, so that a pipeline's peak memory can be traced to the stage that reached it
+        # (Linux reports ru_maxrss in KiB).
+        print(f"{flow.name}: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GB",
+              flush=True)
         return
     error = state.result(raise_on_failure=False)
     if isinstance(error, DataError):

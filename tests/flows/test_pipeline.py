@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,6 +80,8 @@ def test_pipeline_flow_runs_every_stage_then_nothing(workspace: tuple[Path, dict
     assert evaluation["base"]["users"] == 943 and 0 < evaluation["base"]["recall@20"] < 1
     assert "Flow run" in first.stdout + first.stderr and "ingest" in first.stdout
     assert "train.interactions" in first.stdout  # the metrics table is printed at the end
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    assert set(re.findall(r"^(\w+): peak RSS \d+\.\d+ GB$", first.stdout, re.M)) == set(stages)
 
     again = run([sys.executable, "-m", "dvc", "repro"], root, env)
     assert "Data and pipelines are up to date" in again.stdout
