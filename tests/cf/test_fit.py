@@ -218,6 +218,21 @@ def test_history_dropout_is_random_in_training_only(toy) -> None:
     assert torch.equal(model.user_vectors(batch), model.user_vectors(batch))
 
 
+def test_bias_scale_weights_only_the_item_bias_in_the_scores(toy) -> None:
+    _, _, users, items, _ = toy
+    model = TwoTowerCF(len(users), len(items), {}, {}, 1, 1, 1, CFConfig(dim=16, item_bias=True, temperature=0.1))
+    model.attach(torch.zeros(len(users), 1, dtype=torch.long), {}, {})
+    torch.nn.init.normal_(model.item_bias.weight)
+    model.eval()
+    batch = torch.arange(10)
+    cosine = model.scores(batch, bias_scale=0.0)
+    bias = 0.1 * model.item_bias.weight.T  # (1, I): τ · b
+
+    assert torch.allclose(cosine, model.user_vectors(batch) @ model.item_vectors(torch.arange(len(items))).T)
+    assert torch.allclose(model.scores(batch), cosine + bias, atol=1e-6)
+    assert torch.allclose(model.scores(batch, bias_scale=2.0), cosine + 2 * bias, atol=1e-6)
+
+
 def test_the_audience_aggregate_leaves_out_the_training_pair_own_user(toy) -> None:
     train, valid, users, items, sids = toy
     config = FitConfig(model=CFConfig(dim=16, n_negatives=32, audience_weight=0.5), epochs=2, patience=2,

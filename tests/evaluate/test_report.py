@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from dqrec.evaluate.ranking import UserItems
-from dqrec.evaluate.report import evaluate, quintiles
+from dqrec.evaluate.report import evaluate, popularity_profile, quintiles
 
 
 def test_quintiles_are_equal_sized_and_ordered() -> None:
@@ -35,3 +36,31 @@ def test_report_of_a_perfect_scorer() -> None:
     assert sum(group["users"] for group in report["by_user_activity"]) == n_users
     assert all(group["recall@20"] == 1.0 for group in report["by_item_popularity"] if group["targets"])
     assert 0 < report["coverage@10"] <= 1
+
+
+def test_popularity_profile_tells_a_head_heavy_split_from_one_drawn_like_train() -> None:
+    rng = np.random.default_rng(0)
+    weights = 1 / np.arange(1, 501) ** 0.8
+    train_items = rng.choice(500, 20_000, p=weights / weights.sum())  # a long tail over 500 items
+    popularity = np.bincount(train_items, minlength=500)
+    head = np.argsort(-popularity, kind="stable")[:5]  # the top 1 % of 500
+
+    own = popularity_profile(popularity, train_items)
+    like_train = popularity_profile(popularity, rng.choice(train_items, 2_000))
+    half_head = np.concatenate([rng.choice(train_items, 1_000), rng.choice(head, 1_000)])
+    head_heavy = popularity_profile(popularity, half_head)
+
+    assert own["mean_popularity"] == pytest.approx((popularity.astype(float) ** 2).sum() / popularity.sum())
+    assert own["head_share"] == pytest.approx(np.isin(train_items, head).mean())
+    assert like_train["head_share"] == pytest.approx(own["head_share"], abs=0.03)
+    assert head_heavy["head_share"] > own["head_share"] + 0.3
+    assert head_heavy["mean_popularity"] > own["mean_popularity"]
+    unseen = popularity_profile(np.append(popularity, [0, 0]), np.array([500, 501]))
+    assert unseen == {"mean_popularity": 0.0, "median_popularity": 0.0, "head_share": 0.0}
+
+
+@pytest.mark.parametrize(("items", "share", "message"), [(np.array([], dtype=np.int64), 0.01, "no interactions"),
+                                                         (np.array([0]), 0.0, "head_share")])
+def test_popularity_profile_refuses_what_it_cannot_profile(items: np.ndarray, share: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        popularity_profile(np.array([3, 1]), items, share)

@@ -197,13 +197,15 @@ class TwoTowerCF(L.LightningModule):
         return self.config.neighbour_weight * vector_dropout(mean, self.config.sid_dropout, self.training)
 
     @torch.no_grad()
-    def scores(self, users: torch.Tensor, item_vectors: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, I) cosine scores of users against every item (pass precomputed item vectors to reuse them)."""
+    def scores(self, users: torch.Tensor, item_vectors: torch.Tensor | None = None,
+               bias_scale: float = 1.0) -> torch.Tensor:
+        """(B, I) cosine scores of users against every item (pass precomputed item vectors to reuse them).
+        ``bias_scale`` weights the item bias against the training logit's (1); only diagnostics change it."""
         if item_vectors is None:
             item_vectors = self.item_vectors(torch.arange(self.n_items, device=users.device))
         scores = self.user_vectors(users) @ item_vectors.T
         if self.item_bias is not None:  # τ · (cos / τ + b): the training logit's order
-            scores = scores + self.config.temperature * self.item_bias.weight.T
+            scores = scores + bias_scale * self.config.temperature * self.item_bias.weight.T
         return scores
 
     def _bias(self, items: torch.Tensor) -> torch.Tensor | float:

@@ -11,6 +11,7 @@ from dqrec.evaluate.ranking import Scorer, UserItems, ranking_metrics, top_k
 
 KS = (10, 20, 50)
 N_GROUPS = 5
+HEAD_SHARE = 0.01  # the most popular 1 % of items: "the head" in popularity profiles
 
 
 def quintiles(values: np.ndarray, n_groups: int = N_GROUPS) -> np.ndarray:
@@ -19,6 +20,23 @@ def quintiles(values: np.ndarray, n_groups: int = N_GROUPS) -> np.ndarray:
     groups = np.empty(len(values), dtype=np.int64)
     groups[order] = np.arange(len(values)) * n_groups // max(1, len(values))
     return groups
+
+
+def popularity_profile(item_popularity: np.ndarray, items: np.ndarray, head_share: float = HEAD_SHARE
+                       ) -> dict[str, float]:
+    """How popular, by ``item_popularity`` (I,) (train interactions per item), the items of a split's interactions
+    ``items`` (N,) are: their mean and median popularity and the share of them in the head (the ``head_share``
+    most popular items). A split drawn like train matches train's own profile; one that does not, does not."""
+    if not 0 < head_share <= 1:
+        raise ValueError(f"head_share: expected a share in (0, 1], got {head_share}")
+    if len(items) == 0:
+        raise ValueError("popularity_profile: no interactions to profile")
+    n_head = max(1, round(head_share * len(item_popularity)))
+    head = np.zeros(len(item_popularity), dtype=bool)
+    head[np.argsort(-item_popularity, kind="stable")[:n_head]] = True
+    popularity = item_popularity[items]
+    return {"mean_popularity": float(popularity.mean()), "median_popularity": float(np.median(popularity)),
+            "head_share": float(head[items].mean())}
 
 
 def evaluate(scorer: Scorer, known: UserItems, targets: UserItems, train_counts_users: np.ndarray,
