@@ -16,13 +16,12 @@ import time
 
 import torch
 
-from dqrec.cf.model import TwoTowerCF
 from dqrec.data.artifacts import SOURCE
 from dqrec.evaluate.report import KS
 from flows.common import load_params
 from flows.evaluate import attach_test_inputs, score_test
 from flows.ingest import INGEST_DIR
-from flows.train import TRAIN_DIR
+from flows.train import load_trained
 
 TARGET_SECONDS = 30.0
 
@@ -45,7 +44,7 @@ def main() -> None:
     params = load_params()["train"]
     dataset = json.loads((INGEST_DIR / SOURCE).read_text())["dataset"]
 
-    model = TwoTowerCF.load_from_checkpoint(TRAIN_DIR / f"{args.variant}.ckpt").eval()
+    model = load_trained(args.variant)
     inputs = attach_test_inputs(model, args.variant, params)
 
     start = time.perf_counter()

@@ -12,18 +12,16 @@ histories loses much of its Recall to a small change.
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 import pandas as pd
 
 from dqrec.cf.fit import attach_inputs
-from dqrec.cf.model import TwoTowerCF
 from dqrec.data.artifacts import ITEMS, USERS
-from flows.common import METRICS_DIR, load_params
+from flows.common import load_params
 from flows.evaluate import attach_test_inputs, score_test
 from flows.ingest import INGEST_DIR
-from flows.train import TRAIN_DIR, fit_config, load_sids
+from flows.train import fit_config, load_sids, load_trained, train_report
 
 
 def main() -> None:
@@ -33,13 +31,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     params = load_params()["train"]
-    trained = json.loads((METRICS_DIR / "train.json").read_text())
-    if args.variant not in trained:
-        raise SystemExit(f"{METRICS_DIR / 'train.json'} has no variant '{args.variant}' (it has: "
-                         f"{', '.join(trained)}); train it first")
-    refit = trained[args.variant].get("refit", False)
-
-    model = TwoTowerCF.load_from_checkpoint(TRAIN_DIR / f"{args.variant}.ckpt").eval()
+    refit = train_report(args.variant).get("refit", False)
+    model = load_trained(args.variant)
     inputs = attach_test_inputs(model, args.variant, params)
     users, items = pd.read_parquet(INGEST_DIR / USERS), pd.read_parquet(INGEST_DIR / ITEMS)
     sids = load_sids() if args.variant != "base" else None

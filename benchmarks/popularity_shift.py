@@ -26,11 +26,11 @@ from dqrec.cf.model import TwoTowerCF
 from dqrec.data.artifacts import ITEMS, SOURCE, USERS, read_split
 from dqrec.evaluate.ranking import UserItems
 from dqrec.evaluate.report import HEAD_SHARE, evaluate, popularity_profile
-from flows.common import METRICS_DIR, load_params
+from flows.common import load_params
 from flows.evaluate import attach_test_inputs
 from flows.ingest import INGEST_DIR
 from flows.split import SPLIT_DIR
-from flows.train import TRAIN_DIR, fit_config, load_sids
+from flows.train import fit_config, load_sids, load_trained, train_report
 
 
 def print_profiles(splits: dict[str, pd.DataFrame], n_items: int) -> None:
@@ -65,28 +65,24 @@ def main() -> None:
     print_profiles(splits, len(items))
 
     params = load_params()["train"]
-    trained = json.loads((METRICS_DIR / "train.json").read_text())
-    if args.variant not in trained:
-        raise SystemExit(f"{METRICS_DIR / 'train.json'} has no variant '{args.variant}' (it has: "
-                         f"{', '.join(trained)}); train it first")
-    model = TwoTowerCF.load_from_checkpoint(TRAIN_DIR / f"{args.variant}.ckpt").eval()
+    refit = train_report(args.variant).get("refit", False)
+    model = load_trained(args.variant)
     if model.item_bias is None:
         raise SystemExit(f"variant '{args.variant}' was trained without an item bias (train.item_bias: false); "
                          "there is no bias to scale")
 
     test = attach_test_inputs(model, args.variant, params)
     test_reports = scale_sweep(model, scales, test.known, test.test, test.user_activity, test.item_popularity)
-    if trained[args.variant].get("refit", False):
+    if refit:
         print(f"variant '{args.variant}' was refit on train + validation: validation is not shown")
         valid_reports = None
     else:
         train = splits["train"]
         attach_inputs(model, train, users, items, load_sids() if args.variant != "base" else None,
                       fit_config(params, args.variant))
-        pairs = lambda frame: UserItems.from_pairs(frame["user_id"].to_numpy(), frame["item_id"].to_numpy(),  # noqa: E731
-                                                   len(users), len(items))
-        valid_reports = scale_sweep(model, scales, pairs(train), pairs(splits["valid"]), test.user_activity,
-                                    test.item_popularity)
+        valid_reports = scale_sweep(model, scales, UserItems.from_frame(train, len(users), len(items)),
+                                    UserItems.from_frame(splits["valid"], len(users), len(items)),
+                                    test.user_activity, test.item_popularity)
 
     print(f"variant '{args.variant}', Recall@20 / NDCG@20 by the item bias's scale (training: 1):")
     for index, scale in enumerate(scales):

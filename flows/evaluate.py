@@ -21,7 +21,7 @@ from dqrec.io import write_json_atomic
 from flows.common import METRICS_DIR, PLOTS_DIR, load_params, run_stage
 from flows.ingest import INGEST_DIR
 from flows.split import SPLIT_DIR
-from flows.train import TRAIN_DIR, fit_config, load_sids
+from flows.train import fit_config, load_sids, load_trained
 
 HEADLINE = ("recall@20", "ndcg@20", "recall@50", "ndcg@50", "hr@20", "coverage@20")
 
@@ -46,9 +46,9 @@ def attach_test_inputs(model: TwoTowerCF, variant: str, params: dict) -> TestInp
     users, items = pd.read_parquet(INGEST_DIR / USERS), pd.read_parquet(INGEST_DIR / ITEMS)
     known = pd.concat([train, valid])
     attach_inputs(model, known, users, items, load_sids() if variant != "base" else None, fit_config(params, variant))
-    pairs = lambda frame: UserItems.from_pairs(frame["user_id"].to_numpy(), frame["item_id"].to_numpy(),  # noqa: E731
-                                               len(users), len(items))
-    return TestInputs(train, valid, pairs(known), pairs(test), np.bincount(train["user_id"], minlength=len(users)),
+    return TestInputs(train, valid, UserItems.from_frame(known, len(users), len(items)),
+                      UserItems.from_frame(test, len(users), len(items)),
+                      np.bincount(train["user_id"], minlength=len(users)),
                       np.bincount(train["item_id"], minlength=len(items)))
 
 
@@ -62,7 +62,7 @@ def score_test(model: TwoTowerCF, inputs: TestInputs) -> dict:
 
 @task(cache_policy=NO_CACHE)
 def evaluate_variant(variant: str, params: dict) -> dict:
-    model = TwoTowerCF.load_from_checkpoint(TRAIN_DIR / f"{variant}.ckpt").eval()
+    model = load_trained(variant)
     return score_test(model, attach_test_inputs(model, variant, params))
 
 

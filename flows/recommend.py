@@ -14,17 +14,15 @@ import sys
 
 import numpy as np
 import pandas as pd
-import torch
 
 from dqrec.cf.fit import VARIANTS, attach_inputs
-from dqrec.cf.model import TwoTowerCF
 from dqrec.cf.recommend import UnknownUsers, dense_user_ids, recommend
 from dqrec.data.artifacts import ITEMS, USERS, read_interactions
 from dqrec.evaluate.ranking import UserItems
 from flows.common import load_params
 from flows.ingest import INGEST_DIR
 from flows.sids import SIDS_DIR
-from flows.train import TRAIN_DIR, fit_config, load_sids
+from flows.train import fit_config, load_sids, load_trained
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -56,21 +54,20 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         raise SystemExit(f"error: --k must be at least 1, got {arguments.k}")
     params = load_params()["train"]
     variant = choose_variant(arguments.variant, list(params["variants"]))
-    checkpoint = TRAIN_DIR / f"{variant}.ckpt"
-    if not checkpoint.exists():
-        raise SystemExit(f"error: {checkpoint} not found; run `dvc repro train` (or `make pipeline`) first")
+    try:
+        model = load_trained(variant)
+    except FileNotFoundError as error:
+        raise SystemExit(f"error: {error}") from None
     users, items = pd.read_parquet(INGEST_DIR / USERS), pd.read_parquet(INGEST_DIR / ITEMS)
     try:
         wanted = dense_user_ids(arguments.users, users)
     except UnknownUsers as error:
         raise SystemExit(f"error: {error}") from None
 
-    model = TwoTowerCF.load_from_checkpoint(checkpoint, map_location=torch.device("cpu")).eval()
     history = read_interactions(INGEST_DIR)
     attach_inputs(model, history, users, items, load_sids() if variant != "base" else None,
                   fit_config(params, variant))
-    known = UserItems.from_pairs(history["user_id"].to_numpy(), history["item_id"].to_numpy(), len(users),
-                                 len(items))
+    known = UserItems.from_frame(history, len(users), len(items))
     table = recommend(model, np.asarray(wanted), known, arguments.k)
 
     table["user"] = users["raw_id"].to_numpy()[table["user_id"]]

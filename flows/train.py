@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from dqrec.cf.fit import VARIANTS, FitConfig, Sids, fit_cf
-from dqrec.cf.model import CFConfig, Loss
+from dqrec.cf.model import CFConfig, Loss, TwoTowerCF
 from dqrec.data.artifacts import ITEMS, USERS, read_split
 from dqrec.io import atomic_file, write_json_atomic
 from flows.common import METRICS_DIR, PLOTS_DIR, load_params, publish_metrics, run_stage
@@ -42,6 +43,25 @@ def load_sids() -> Sids:
     sizes = {e: torch.load(QUANTIZE_DIR / f"{e}.ckpt", weights_only=True)["hyper_parameters"]["n_codes"]
              for e in ("user", "item")}
     return Sids(codes["user"], codes["item"], sizes["user"], sizes["item"])
+
+
+def load_trained(variant: str) -> TwoTowerCF:
+    """The validation-selected checkpoint of a trained variant, on the CPU, in eval mode."""
+    checkpoint = TRAIN_DIR / f"{variant}.ckpt"
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"{checkpoint} not found: variant '{variant}' is not trained; add it to "
+                                "train.variants in params.yaml and run `dvc repro train` (or `make pipeline`)")
+    return TwoTowerCF.load_from_checkpoint(checkpoint, map_location=torch.device("cpu")).eval()
+
+
+def train_report(variant: str) -> dict:
+    """What the train stage reported of ``variant`` (best epoch, whether it was refit, ...)."""
+    path = METRICS_DIR / "train.json"
+    trained = json.loads(path.read_text()) if path.exists() else {}
+    if variant not in trained:
+        raise FileNotFoundError(f"{path} has no variant '{variant}' (it has: {', '.join(trained) or 'none'}); "
+                                "add it to train.variants in params.yaml and run `dvc repro train`")
+    return trained[variant]
 
 
 @task(cache_policy=NO_CACHE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -92,3 +93,10 @@ def test_user_items_round_trip() -> None:
     rows, items = pairs.pairs_of(np.array([2, 0]))
     assert list(zip(rows.tolist(), items.tolist(), strict=True)) == [(0, 3), (0, 5), (1, 1)]
     assert pairs.contains(np.array([2]), np.array([[3, 4, 5]])).tolist() == [[True, False, True]]
+
+
+def test_user_items_from_an_interaction_table_keep_its_pairs() -> None:
+    table = pd.DataFrame({"user_id": [2, 0, 2, 2], "item_id": [5, 1, 3, 5], "timestamp": [4, 3, 2, 1]})
+    pairs = UserItems.from_frame(table, n_users=4, n_items=10)
+
+    assert pairs.indptr.tolist() == [0, 1, 1, 3, 3] and pairs.indices.tolist() == [1, 3, 5]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
+import pytest
 import yaml
 
 from dqrec.cf.model import CFConfig
-from flows.train import fit_config
+from flows.train import fit_config, load_trained, train_report
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,3 +36,16 @@ def test_a_changed_param_reaches_the_config() -> None:
 
     assert (config.model.dropout, config.model.audience_weight, config.refit) == (0.25, 0.4, True)
     assert not config.model.sid_features and not config.model.linkage
+
+
+def test_an_untrained_variant_is_named_with_the_way_to_train_it(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # an empty workspace: nothing trained
+    with pytest.raises(FileNotFoundError, match=r"full\.ckpt not found: variant 'full' is not trained.*dvc repro"):
+        load_trained("full")
+
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "train.json").write_text('{"base": {"refit": false}}')
+    assert train_report("base") == {"refit": False}
+    with pytest.raises(FileNotFoundError, match=r"no variant 'full' \(it has: base\)"):
+        train_report("full")

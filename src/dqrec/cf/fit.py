@@ -173,9 +173,8 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
     quiet_lightning()
     n_users, n_items = len(users), len(items)
     model = seeded_model(train, users, items, sids, config)
-    model.attach_validation(
-        UserItems.from_pairs(train["user_id"].to_numpy(), train["item_id"].to_numpy(), n_users, n_items),
-        UserItems.from_pairs(valid["user_id"].to_numpy(), valid["item_id"].to_numpy(), n_users, n_items))
+    model.attach_validation(UserItems.from_frame(train, n_users, n_items),
+                            UserItems.from_frame(valid, n_users, n_items))
     keep_best = KeepBest(SELECTION_METRIC, mode="max")
     decay = PlateauDecay(SELECTION_METRIC, config.lr_decay, config.lr_decay_patience)
     trainer = _trainer(config, config.epochs, [

@@ -11,10 +11,13 @@ train and validation items. Metrics are averaged over users with at least one ta
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]  # user ids (B,) -> scores (B, I)
 
@@ -31,6 +34,12 @@ class UserItems(NamedTuple):
         keys = np.unique(users.astype(np.int64) * n_items + items)  # sorted, each pair once
         counts = np.bincount(keys // n_items, minlength=n_users)
         return cls(np.r_[0, np.cumsum(counts)], keys % n_items, n_items)
+
+    @classmethod
+    def from_frame(cls, interactions: pd.DataFrame, n_users: int, n_items: int) -> UserItems:
+        """The (user_id, item_id) pairs of an interaction table."""
+        return cls.from_pairs(interactions["user_id"].to_numpy(), interactions["item_id"].to_numpy(), n_users,
+                              n_items)
 
     def counts(self, users: np.ndarray) -> np.ndarray:
         return self.indptr[users + 1] - self.indptr[users]
