@@ -49,8 +49,8 @@ def load_trained(variant: str) -> TwoTowerCF:
     """The validation-selected checkpoint of a trained variant, on the CPU, in eval mode."""
     checkpoint = TRAIN_DIR / f"{variant}.ckpt"
     if not checkpoint.exists():
-        raise FileNotFoundError(f"{checkpoint} not found: variant '{variant}' is not trained; add it to "
-                                "train.variants in params.yaml and run `dvc repro train` (or `make pipeline`)")
+        raise FileNotFoundError(f"{checkpoint} not found: train variant '{variant}' first (list it in "
+                                "train.variants in params.yaml, then run `dvc repro train` or `make pipeline`)")
     return TwoTowerCF.load_from_checkpoint(checkpoint, map_location=torch.device("cpu")).eval()
 
 

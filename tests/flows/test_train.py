@@ -41,7 +41,7 @@ def test_a_changed_param_reaches_the_config() -> None:
 def test_an_untrained_variant_is_named_with_the_way_to_train_it(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # an empty workspace: nothing trained
-    with pytest.raises(FileNotFoundError, match=r"full\.ckpt not found: variant 'full' is not trained.*dvc repro"):
+    with pytest.raises(FileNotFoundError, match=r"full\.ckpt not found: train variant 'full' first.*dvc repro"):
         load_trained("full")
 
     (tmp_path / "metrics").mkdir()
