@@ -8,7 +8,10 @@ import numpy as np
 
 def fit_kmeans(x: np.ndarray, n_codes: int, iterations: int, seed: int) -> faiss.Kmeans:
     """k-means of the rows of ``x`` (N, k) into ``n_codes`` centroids; all rows are used (no subsampling)."""
-    kmeans = faiss.Kmeans(x.shape[1], n_codes, niter=iterations, seed=seed, max_points_per_centroid=1_000_000)
+    # min_points_per_centroid only gates faiss's "please provide at least ..." warning, printed once per block and
+    # run; the `auto` codebook size already leaves at least 8 rows per code, so the warning says nothing new.
+    kmeans = faiss.Kmeans(x.shape[1], n_codes, niter=iterations, seed=seed, min_points_per_centroid=1,
+                          max_points_per_centroid=1_000_000)
     kmeans.train(np.ascontiguousarray(x, dtype=np.float32))
     return kmeans
 
