@@ -2,7 +2,10 @@
 
     python -m tools.results snapshot [--workspace DIR]   # copy a workspace's metrics and params to results/<dataset>/
     python -m tools.results snapshot --workspace DIR --name NAME   # an extra CF run of a snapshotted dataset
-    python -m tools.results readme     # rewrite the README's results block from every results/*/ snapshot
+    python -m tools.results readme     # rewrite the README's results blocks from every results/*/ snapshot
+
+The README's headline comparison of full DQRec with its baseline pairs runs named in results/comparisons.yaml; a
+pair whose params differ in anything the baseline reads is refused, so the table cannot compare unlike runs.
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ METRICS = ("ingest", "split", "pretrain", "svd", "quantize", "sids", "train", "e
 CF_METRICS = ("train", "evaluate")  # all a named snapshot keeps: its upstream stages are the dataset's own
 START, END = "<!-- results:quantize:start -->", "<!-- results:quantize:end -->"
 EVAL_START, EVAL_END = "<!-- results:evaluate:start -->", "<!-- results:evaluate:end -->"
+COMPARISON_START, COMPARISON_END = "<!-- results:comparison:start -->", "<!-- results:comparison:end -->"
+COMPARISONS = "comparisons.yaml"
+# Params the baseline never reads: the semantic IDs' stages and the SID variants' own switches. Two runs that differ
+# only in these trained the same baseline.
+SID_ONLY_PARAMS = ("pretrain.", "svd.", "quantize.", "train.neighbour_weight", "train.linkage_loss_weight",
+                   "train.feature_towers", "train.sid_dropout", "train.min_shared", "train.max_neighbours")
 METHODS = {"dqvae": "DQ-VAE", "pq_same_blocks": "k-means PQ, same blocks", "pq_no_rotation": "PQ, no rotation",
            "rq": "residual k-means (RQ)"}
 
@@ -86,13 +95,19 @@ def _value(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _differing_keys(first: Path, second: Path) -> list[str]:
+    """Keys of two params.yaml files whose values differ (a key only one has counts)."""
+    a, b = (_flat(yaml.safe_load(path.read_text())) for path in (first, second))
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
 def params_differing(snapshot: Path, current: Path) -> str:
     """What a snapshot's params.yaml ran with where it differs from the current one ("none"), so that a table row
     run under other settings says which; keys added since the run are listed apart, as "predates ..."."""
     if not (snapshot / "params.yaml").exists():
         return "unknown"
-    ran, now = (_flat(yaml.safe_load(path.read_text())) for path in (snapshot / "params.yaml", current))
-    keys = sorted(k for k in ran.keys() | now.keys() if k not in PER_RUN_PARAMS and ran.get(k) != now.get(k))
+    ran = _flat(yaml.safe_load((snapshot / "params.yaml").read_text()))
+    keys = [k for k in _differing_keys(snapshot / "params.yaml", current) if k not in PER_RUN_PARAMS]
     parts = []
     if differing := [f"`{k}` {_value(ran[k])}" for k in keys if k in ran]:
         parts.append(", ".join(differing))
@@ -123,6 +138,40 @@ def evaluation_table(results: Path = RESULTS_DIR, params: Path = PARAMS) -> str:
     return "\n".join(rows)
 
 
+def _pair(report: dict[str, Any]) -> str:
+    return f"{report['recall@20']:.4f} / {report['ndcg@20']:.4f}"
+
+
+def _changes(new: dict[str, Any], old: dict[str, Any]) -> str:
+    """Relative change of Recall@20 and NDCG@20, e.g. "+2.3 % / -0.4 %"."""
+    return " / ".join(f"{(new[k] - old[k]) / old[k]:+.1%}".replace("%", " %") for k in ("recall@20", "ndcg@20"))
+
+
+def comparison_table(results: Path = RESULTS_DIR) -> str:
+    """Full DQRec against its baseline on test, one row per pair of runs that results/comparisons.yaml names."""
+    spec = results / COMPARISONS
+    rows = ["| dataset | setting | validation NDCG@20, base / full | base, Recall@20 / NDCG@20 | "
+            "full, Recall@20 / NDCG@20 | full vs base | sparsest user fifth, base | sparsest user fifth, full | "
+            "full vs base, sparsest fifth | runs (base; full) |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for entry in yaml.safe_load(spec.read_text()):
+        base_run, full_run = results / entry["base"], results / entry["full"]
+        apart = [k for k in _differing_keys(base_run / "params.yaml", full_run / "params.yaml")
+                 if k not in PER_RUN_PARAMS and not k.startswith(SID_ONLY_PARAMS)]
+        if apart:
+            raise SystemExit(f"{spec}: '{entry['setting']}' pairs {entry['base']} with {entry['full']}, whose params "
+                             f"differ in {', '.join(apart)}; a baseline must run with the params of the full run")
+        base_metrics, full_metrics = _load(base_run), _load(full_run)
+        base, full = base_metrics["evaluate"]["base"], full_metrics["evaluate"]["full"]
+        selected = (base_metrics["train"]["base"]["val_ndcg@20"], full_metrics["train"]["full"]["val_ndcg@20"])
+        sparse_base, sparse_full = base["by_user_activity"][0], full["by_user_activity"][0]
+        dataset = yaml.safe_load((full_run / "params.yaml").read_text())["data"]["dataset"]
+        rows.append(f"| {dataset} | {entry['setting']} | {selected[0]:.4f} / {selected[1]:.4f} | {_pair(base)} | "
+                    f"{_pair(full)} | {_changes(full, base)} | {_pair(sparse_base)} | {_pair(sparse_full)} | "
+                    f"{_changes(sparse_full, sparse_base)} | `{entry['base']}`; `{entry['full']}` |")
+    return "\n".join(rows)
+
+
 def _fill(text: str, start: str, end: str, content: str, readme: Path) -> str:
     if start not in text or end not in text:
         raise SystemExit(f"{readme} has no {start} ... {end} block to fill")
@@ -136,6 +185,8 @@ def rewrite_readme(readme: Path = README, results: Path = RESULTS_DIR, params: P
     text = _fill(readme.read_text(), START, END, tables(results), readme)
     if EVAL_START in text:
         text = _fill(text, EVAL_START, EVAL_END, evaluation_table(results, params), readme)
+    if COMPARISON_START in text:
+        text = _fill(text, COMPARISON_START, COMPARISON_END, comparison_table(results), readme)
     readme.write_text(text)
 
 
@@ -151,7 +202,7 @@ def main() -> None:
         print(f"wrote {snapshot(args.workspace, name=args.name)}")
     else:
         rewrite_readme()
-        print(f"rewrote the results block of {README}")
+        print(f"rewrote the results blocks of {README}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tools.results import END, START, params_differing, rewrite_readme, snapshot
+from tools.results import (
+    COMPARISON_END,
+    COMPARISON_START,
+    END,
+    START,
+    comparison_table,
+    params_differing,
+    rewrite_readme,
+    snapshot,
+)
 
 
 def method(error: float) -> dict:
@@ -90,3 +99,46 @@ def test_a_named_snapshot_keeps_only_the_cf_metrics(tmp_path: Path) -> None:
     assert plain.name == "toy" and {p.name for p in plain.iterdir()} >= {"ingest.json", "quantize.json"}
     assert named.name == "toy-refit"
     assert sorted(p.name for p in named.iterdir()) == ["evaluate.json", "params.yaml", "train.json"]
+
+
+def cf_run(folder: Path, variant: str, recall: float, ndcg: float, params: str) -> None:
+    folder.mkdir(parents=True)
+    report = {"recall@20": recall, "ndcg@20": ndcg, "by_user_activity": [{"recall@20": recall / 2, "ndcg@20": ndcg}]}
+    (folder / "evaluate.json").write_text(json.dumps({variant: report}))
+    (folder / "train.json").write_text(json.dumps({variant: {"val_ndcg@20": ndcg / 2}}))
+    (folder / "params.yaml").write_text(params)
+
+
+def test_the_comparison_pairs_a_baseline_with_full_dqrec_and_gives_the_relative_change(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    cf_run(results / "toy", "base", 0.20, 0.10, "data: {dataset: toy}\ntrain: {dim: 64, neighbour_weight: 0.5}\n")
+    cf_run(results / "toy-alpha", "full", 0.21, 0.099,
+           "data: {dataset: toy}\ntrain: {dim: 64, neighbour_weight: 0.2}\nquantize: {beta: 0.5}\n")
+    (results / "comparisons.yaml").write_text("- {setting: defaults, base: toy, full: toy-alpha}\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{START}\n{END}\n{COMPARISON_START}\nold\n{COMPARISON_END}\n")
+
+    rewrite_readme(readme, results, tmp_path / "missing.yaml")
+
+    assert ("| toy | defaults | 0.0500 / 0.0495 | 0.2000 / 0.1000 | 0.2100 / 0.0990 | +5.0 % / -1.0 % | "
+            "0.1000 / 0.1000 | 0.1050 / 0.0990 | +5.0 % / -1.0 % | `toy`; `toy-alpha` |") in readme.read_text()
+
+
+def test_a_comparison_of_runs_the_baseline_would_tell_apart_is_refused(tmp_path: Path) -> None:
+    cf_run(tmp_path / "small", "base", 0.2, 0.1, "data: {dataset: toy}\ntrain: {dim: 64, lr: 0.003}\n")
+    cf_run(tmp_path / "large", "full", 0.3, 0.2, "data: {dataset: toy}\ntrain: {dim: 128}\n")
+    (tmp_path / "comparisons.yaml").write_text("- {setting: bigger, base: small, full: large}\n")
+
+    refusal = r"'bigger' pairs small with large, whose params differ in train\.dim, train\.lr;"
+    with pytest.raises(SystemExit, match=refusal):
+        comparison_table(tmp_path)
+
+
+def test_the_committed_readme_shows_what_the_committed_results_hold(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = tmp_path / "README.md"
+    readme.write_text((root / "README.md").read_text())
+
+    rewrite_readme(readme, root / "results", root / "params.yaml")
+
+    assert readme.read_text() == (root / "README.md").read_text(), "run `python -m tools.results readme`"
