@@ -157,7 +157,7 @@ def comparison_table(results: Path = RESULTS_DIR) -> str:
     for entry in yaml.safe_load(spec.read_text()):
         base_run, full_run = results / entry["base"], results / entry["full"]
         apart = [k for k in _differing_keys(base_run / "params.yaml", full_run / "params.yaml")
-                 if k not in PER_RUN_PARAMS and not k.startswith(SID_ONLY_PARAMS)]
+                 if k != "train.variants" and not k.startswith(SID_ONLY_PARAMS)]  # the dataset must agree
         if apart:
             raise SystemExit(f"{spec}: '{entry['setting']}' pairs {entry['base']} with {entry['full']}, whose params "
                              f"differ in {', '.join(apart)}; a baseline must run with the params of the full run")

@@ -126,10 +126,10 @@ def test_the_comparison_pairs_a_baseline_with_full_dqrec_and_gives_the_relative_
 
 def test_a_comparison_of_runs_the_baseline_would_tell_apart_is_refused(tmp_path: Path) -> None:
     cf_run(tmp_path / "small", "base", 0.2, 0.1, "data: {dataset: toy}\ntrain: {dim: 64, lr: 0.003}\n")
-    cf_run(tmp_path / "large", "full", 0.3, 0.2, "data: {dataset: toy}\ntrain: {dim: 128}\n")
+    cf_run(tmp_path / "large", "full", 0.3, 0.2, "data: {dataset: other}\ntrain: {dim: 128}\n")
     (tmp_path / "comparisons.yaml").write_text("- {setting: bigger, base: small, full: large}\n")
 
-    refusal = r"'bigger' pairs small with large, whose params differ in train\.dim, train\.lr;"
+    refusal = r"'bigger' pairs small with large, whose params differ in data\.dataset, train\.dim, train\.lr;"
     with pytest.raises(SystemExit, match=refusal):
         comparison_table(tmp_path)
 
