@@ -95,10 +95,14 @@ def _value(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _differing_keys(first: Path, second: Path) -> list[str]:
-    """Keys of two params.yaml files whose values differ (a key only one has counts)."""
-    a, b = (_flat(yaml.safe_load(path.read_text())) for path in (first, second))
-    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+def _params(path: Path) -> dict[str, Any]:
+    """A params.yaml, flattened to dotted keys (``train.dim``)."""
+    return _flat(yaml.safe_load(path.read_text()))
+
+
+def _differing_keys(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
+    """Keys of two flattened params whose values differ (a key only one has counts)."""
+    return sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k))
 
 
 def params_differing(snapshot: Path, current: Path) -> str:
@@ -106,8 +110,8 @@ def params_differing(snapshot: Path, current: Path) -> str:
     run under other settings says which; keys added since the run are listed apart, as "predates ..."."""
     if not (snapshot / "params.yaml").exists():
         return "unknown"
-    ran = _flat(yaml.safe_load((snapshot / "params.yaml").read_text()))
-    keys = [k for k in _differing_keys(snapshot / "params.yaml", current) if k not in PER_RUN_PARAMS]
+    ran = _params(snapshot / "params.yaml")
+    keys = [k for k in _differing_keys(ran, _params(current)) if k not in PER_RUN_PARAMS]
     parts = []
     if differing := [f"`{k}` {_value(ran[k])}" for k in keys if k in ran]:
         parts.append(", ".join(differing))
@@ -156,7 +160,8 @@ def comparison_table(results: Path = RESULTS_DIR) -> str:
             "|---|---|---|---|---|---|---|---|---|---|"]
     for entry in yaml.safe_load(spec.read_text()):
         base_run, full_run = results / entry["base"], results / entry["full"]
-        apart = [k for k in _differing_keys(base_run / "params.yaml", full_run / "params.yaml")
+        full_params = _params(full_run / "params.yaml")
+        apart = [k for k in _differing_keys(_params(base_run / "params.yaml"), full_params)
                  if k != "train.variants" and not k.startswith(SID_ONLY_PARAMS)]  # the dataset must agree
         if apart:
             raise SystemExit(f"{spec}: '{entry['setting']}' pairs {entry['base']} with {entry['full']}, whose params "
@@ -165,10 +170,10 @@ def comparison_table(results: Path = RESULTS_DIR) -> str:
         base, full = base_metrics["evaluate"]["base"], full_metrics["evaluate"]["full"]
         selected = (base_metrics["train"]["base"]["val_ndcg@20"], full_metrics["train"]["full"]["val_ndcg@20"])
         sparse_base, sparse_full = base["by_user_activity"][0], full["by_user_activity"][0]
-        dataset = yaml.safe_load((full_run / "params.yaml").read_text())["data"]["dataset"]
-        rows.append(f"| {dataset} | {entry['setting']} | {selected[0]:.4f} / {selected[1]:.4f} | {_pair(base)} | "
-                    f"{_pair(full)} | {_changes(full, base)} | {_pair(sparse_base)} | {_pair(sparse_full)} | "
-                    f"{_changes(sparse_full, sparse_base)} | `{entry['base']}`; `{entry['full']}` |")
+        cells = [full_params["data.dataset"], entry["setting"], f"{selected[0]:.4f} / {selected[1]:.4f}",
+                 _pair(base), _pair(full), _changes(full, base), _pair(sparse_base), _pair(sparse_full),
+                 _changes(sparse_full, sparse_base), f"`{entry['base']}`; `{entry['full']}`"]
+        rows.append(f"| {' | '.join(cells)} |")
     return "\n".join(rows)
 
 
