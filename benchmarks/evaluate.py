@@ -11,17 +11,15 @@ matrix product and top-k of the same shapes without masking or metrics, measured
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
 
-from dqrec.data.artifacts import SOURCE
+from dqrec.cf.artifacts import load_trained
+from dqrec.data.artifacts import read_source
 from dqrec.evaluate.report import KS
-from flows.common import load_params
-from flows.evaluate import attach_test_inputs, score_test
-from flows.ingest import INGEST_DIR
-from flows.train import load_trained
+from dqrec.evaluate.scoring import attach_test_inputs, score_test
+from dqrec.layout import Workspace
 
 TARGET_SECONDS = 30.0
 
@@ -41,11 +39,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", default="base")
     args = parser.parse_args()
-    params = load_params()["train"]
-    dataset = json.loads((INGEST_DIR / SOURCE).read_text())["dataset"]
+    workspace = Workspace()
+    dataset = read_source(workspace.ingest_dir)["dataset"]
 
-    model = load_trained(args.variant)
-    inputs = attach_test_inputs(model, args.variant, params)
+    model = load_trained(workspace, args.variant)
+    inputs = attach_test_inputs(model, workspace)
 
     start = time.perf_counter()
     report = score_test(model, inputs)

@@ -16,12 +16,12 @@ import argparse
 import numpy as np
 import pandas as pd
 
+from dqrec.cf.artifacts import load_trained, trained_fit_config
 from dqrec.cf.fit import attach_inputs
-from dqrec.data.artifacts import ITEMS, USERS
-from flows.common import load_params
-from flows.evaluate import attach_test_inputs, score_test
-from flows.ingest import INGEST_DIR
-from flows.train import fit_config, load_sids, load_trained, train_report
+from dqrec.data.artifacts import read_items, read_users
+from dqrec.evaluate.scoring import attach_test_inputs, score_test
+from dqrec.layout import Workspace
+from dqrec.quantize.artifacts import read_sids
 
 
 def main() -> None:
@@ -30,12 +30,13 @@ def main() -> None:
     parser.add_argument("--drop", type=float, default=0.1, help="share of history interactions dropped")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    params = load_params()["train"]
-    refit = train_report(args.variant).get("refit", False)
-    model = load_trained(args.variant)
-    inputs = attach_test_inputs(model, args.variant, params)
-    users, items = pd.read_parquet(INGEST_DIR / USERS), pd.read_parquet(INGEST_DIR / ITEMS)
-    sids = load_sids() if args.variant != "base" else None
+    workspace = Workspace()
+    model = load_trained(workspace, args.variant)
+    config = trained_fit_config(model)
+    refit = config.refit
+    inputs = attach_test_inputs(model, workspace)
+    users, items = read_users(workspace.ingest_dir), read_items(workspace.ingest_dir)
+    sids = read_sids(workspace.sids_dir) if args.variant != "base" else None
     known = pd.concat([inputs.train, inputs.valid])
     trained_on = known if refit else inputs.train
     generator = np.random.default_rng(args.seed)
@@ -50,7 +51,7 @@ def main() -> None:
     print(f"variant '{args.variant}', trained on {'train + validation (refit)' if refit else 'train'}; test:")
     reference = None
     for name, history in histories.items():
-        attach_inputs(model, history, users, items, sids, fit_config(params, args.variant))
+        attach_inputs(model, history, users, items, sids, config)
         report = score_test(model, inputs)
         reference = reference or report
         change = report["recall@20"] / reference["recall@20"] - 1

@@ -15,22 +15,20 @@ A diagnostic only: nothing in the pipeline reads it, and the scale is never chos
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 import pandas as pd
 import torch
 
+from dqrec.cf.artifacts import load_trained, trained_fit_config
 from dqrec.cf.fit import attach_inputs
 from dqrec.cf.model import TwoTowerCF
-from dqrec.data.artifacts import ITEMS, SOURCE, USERS, read_split
+from dqrec.data.artifacts import read_items, read_source, read_split, read_users
 from dqrec.evaluate.ranking import UserItems
 from dqrec.evaluate.report import HEAD_SHARE, evaluate, popularity_profile
-from flows.common import load_params
-from flows.evaluate import attach_test_inputs
-from flows.ingest import INGEST_DIR
-from flows.split import SPLIT_DIR
-from flows.train import fit_config, load_sids, load_trained, train_report
+from dqrec.evaluate.scoring import attach_test_inputs
+from dqrec.layout import Workspace
+from dqrec.quantize.artifacts import read_sids
 
 
 def print_profiles(splits: dict[str, pd.DataFrame], n_items: int) -> None:
@@ -58,28 +56,29 @@ def main() -> None:
     parser.add_argument("--bias-scales", default="0,0.5,1,1.5,2", help="comma-separated weights of the item bias")
     args = parser.parse_args()
     scales = [float(scale) for scale in args.bias_scales.split(",")]
-    splits = {name: read_split(SPLIT_DIR, name) for name in ("train", "valid", "test")}
-    users, items = pd.read_parquet(INGEST_DIR / USERS), pd.read_parquet(INGEST_DIR / ITEMS)
-    dataset = json.loads((INGEST_DIR / SOURCE).read_text())["dataset"]
+    workspace = Workspace()
+    splits = {name: read_split(workspace.split_dir, name) for name in ("train", "valid", "test")}
+    users, items = read_users(workspace.ingest_dir), read_items(workspace.ingest_dir)
+    dataset = read_source(workspace.ingest_dir)["dataset"]
     print(f"{dataset}: the items of each split's interactions, by their popularity in train")
     print_profiles(splits, len(items))
 
-    params = load_params()["train"]
-    refit = train_report(args.variant).get("refit", False)
-    model = load_trained(args.variant)
+    model = load_trained(workspace, args.variant)
+    config = trained_fit_config(model)
+    refit = config.refit
     if model.item_bias is None:
         raise SystemExit(f"variant '{args.variant}' was trained without an item bias (train.item_bias: false); "
                          "there is no bias to scale")
 
-    test = attach_test_inputs(model, args.variant, params)
+    test = attach_test_inputs(model, workspace)
     test_reports = scale_sweep(model, scales, test.known, test.test, test.user_activity, test.item_popularity)
     if refit:
         print(f"variant '{args.variant}' was refit on train + validation: validation is not shown")
         valid_reports = None
     else:
         train = splits["train"]
-        attach_inputs(model, train, users, items, load_sids() if args.variant != "base" else None,
-                      fit_config(params, args.variant))
+        sids = read_sids(workspace.sids_dir) if args.variant != "base" else None
+        attach_inputs(model, train, users, items, sids, config)
         valid_reports = scale_sweep(model, scales, UserItems.from_frame(train, len(users), len(items)),
                                     UserItems.from_frame(splits["valid"], len(users), len(items)),
                                     test.user_activity, test.item_popularity)

@@ -12,26 +12,22 @@ training epoch (without the validation pass) and interactions per second, and th
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import warnings
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
-import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from dqrec.allocator import retain_freed_memory
-from dqrec.cf.fit import seeded_model
+from dqrec.cf.fit import TrainConfig, seeded_model
 from dqrec.cf.model import TwoTowerCF
-from dqrec.data.artifacts import ITEMS, USERS, read_split
+from dqrec.configtree import load_section
+from dqrec.data.artifacts import read_items, read_source, read_split, read_users
+from dqrec.layout import Workspace
+from dqrec.quantize.artifacts import read_sids
 from dqrec.training import pairs_loader, quiet_lightning
-from flows.common import load_params
-from flows.ingest import INGEST_DIR
-from flows.split import SPLIT_DIR
-from flows.train import fit_config, load_sids
 
 WARMUP_STEPS = 5
 
@@ -60,12 +56,12 @@ def main() -> None:
     quiet_lightning()
     warnings.filterwarnings("ignore", message=".*self.trainer.* reference is not registered.*")  # no Trainer here
     torch.manual_seed(0)
-    params = load_params()["train"]
-    dataset = json.loads(Path("data/ingest/source.json").read_text())["dataset"]
-    config = fit_config(params, args.variant)
-    train = read_split(SPLIT_DIR, "train")
-    users, items = pd.read_parquet(INGEST_DIR / USERS), pd.read_parquet(INGEST_DIR / ITEMS)
-    sids = load_sids() if args.variant != "base" else None
+    workspace = Workspace()
+    dataset = read_source(workspace.ingest_dir)["dataset"]
+    config = load_section(workspace.params_file, "train", TrainConfig).for_variant(args.variant)
+    train = read_split(workspace.split_dir, "train")
+    users, items = read_users(workspace.ingest_dir), read_items(workspace.ingest_dir)
+    sids = read_sids(workspace.sids_dir) if args.variant != "base" else None
     build = partial(seeded_model, train, users, items, sids, config)  # the same initial weights each call
 
     plain = DataLoader(TensorDataset(*(torch.tensor(train[column].to_numpy()) for column in ("user_id", "item_id"))),

@@ -1,9 +1,8 @@
-"""What every flow shares: params, metrics files published as Prefect artifacts, and the stage entry point
-that turns bad input into a one-screen report and a non-zero exit."""
+"""What every flow shares: the workspace and its params, metrics published as Prefect artifacts, and the stage
+entry point that turns bad input (data or params) into a one-screen report and a non-zero exit."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import resource
@@ -11,26 +10,27 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import yaml
 from prefect.artifacts import create_table_artifact
 from prefect.states import State
 
 from dqrec.allocator import retain_freed_memory
+from dqrec.configtree import ConfigError, load_section
 from dqrec.data.errors import DataError
+from dqrec.layout import Workspace
 
 # prefect.toml routes the library's logger to the run logs (extra_loggers); its level is set here because the
 # root logger's WARNING would otherwise hide the library's progress messages.
 logging.getLogger("dqrec").setLevel(logging.INFO)
 
-PARAMS_FILE = Path("params.yaml")
-METRICS_DIR = Path("metrics")
-PLOTS_DIR = Path("plots")
+T = TypeVar("T")
+WORKSPACE = Workspace(Path("."))  # stages run at the root of the DVC repository
 
 
-def load_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text())
+def section(name: str, config_class: type[T]) -> T:
+    """One section of the workspace's params.yaml, typed (an unknown key or section fails with its name)."""
+    return load_section(WORKSPACE.params_file, name, config_class)
 
 
 def flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -48,10 +48,6 @@ def publish_metrics(key: str, metrics: dict[str, Any], description: str) -> None
     """Show a metrics dict in the Prefect UI as a table artifact (one row per metric)."""
     rows = [{"metric": k, "value": v} for k, v in flatten(metrics).items()]
     create_table_artifact(key=key, table=rows, description=description)
-
-
-def read_metrics(name: str) -> dict[str, Any]:
-    return json.loads((METRICS_DIR / f"{name}.json").read_text())
 
 
 @contextmanager
@@ -94,7 +90,7 @@ class _NoTracebackForBadInput(logging.Filter):
     """Bad input is the user's to fix, not a bug: its log records carry the one-line summary and no traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], DataError | StageFailed):
+        if record.exc_info and isinstance(record.exc_info[1], DataError | ConfigError | StageFailed):
             record.exc_info = None
             record.exc_text = None
         return True
@@ -119,4 +115,6 @@ def run_stage(flow: Callable[..., Any]) -> None:
     error = state.result(raise_on_failure=False)
     if isinstance(error, DataError):
         print(f"\n{flow.name} failed: {error.report()}", file=sys.stderr)
+    elif isinstance(error, ConfigError):
+        print(f"\n{flow.name} failed: {error}", file=sys.stderr)
     sys.exit(1)

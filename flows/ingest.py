@@ -10,12 +10,8 @@ from prefect.cache_policies import NO_CACHE
 from dqrec.data.acquire import data_home, locate_dataset
 from dqrec.data.artifacts import write_ingest
 from dqrec.data.errors import DataError
-from dqrec.data.ingest import DuplicatePolicy, IngestConfig, ingest
-from dqrec.io import write_json_atomic
-from flows.common import METRICS_DIR, load_params, publish_metrics, run_stage
-
-INGEST_DIR = Path("data/ingest")
-STATS_FILE = METRICS_DIR / "ingest.json"
+from dqrec.data.ingest import IngestConfig, ingest
+from flows.common import WORKSPACE, publish_metrics, run_stage, section
 
 
 def _retry_on_network_errors(task, task_run, state) -> bool:
@@ -36,21 +32,19 @@ def locate(dataset: str) -> Path:
 
 
 @task(cache_policy=NO_CACHE)
-def ingest_to_disk(folder: Path, config: IngestConfig, out_dir: Path, stats_file: Path) -> dict:
+def ingest_to_disk(folder: Path, config: IngestConfig) -> dict:
     dataset = ingest(folder, config)
-    write_ingest(dataset, out_dir)
-    write_json_atomic(stats_file, dataset.stats)
+    write_ingest(dataset, WORKSPACE.ingest_dir)
+    WORKSPACE.write_metrics("ingest", dataset.stats)
     return dataset.stats
 
 
 @flow(name="ingest", log_prints=True)
-def ingest_flow(out_dir: Path = INGEST_DIR, stats_file: Path = STATS_FILE) -> dict:
-    params = load_params()["data"]
-    config = IngestConfig(params["dataset"], int(params["kcore"]), DuplicatePolicy(params["duplicates"]))
+def ingest_flow() -> dict:
+    config = section("data", IngestConfig)
     logger = get_run_logger()
     logger.info("dataset %s, data home %s", config.dataset, data_home())
-    folder = locate(config.dataset)
-    stats = ingest_to_disk(folder, config, out_dir, stats_file)
+    stats = ingest_to_disk(locate(config.dataset), config)
     logger.info("%s: %d users, %d items, %d interactions", config.dataset, stats["users"], stats["items"],
                 stats["interactions"])
     publish_metrics("ingest-stats", stats, f"Ingest statistics of {config.dataset}")

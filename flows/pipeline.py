@@ -12,14 +12,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import (
-    METRICS_DIR,
-    StageFailed,
-    flatten,
-    quiet_tracebacks_for_bad_input,
-    read_metrics,
-    shared_prefect_server,
-)
+from flows.common import WORKSPACE, StageFailed, flatten, quiet_tracebacks_for_bad_input, shared_prefect_server
 
 
 def _environment() -> dict[str, str]:
@@ -44,7 +37,7 @@ def dvc_repro(targets: list[str], force: bool) -> None:
 
 @task(cache_policy=NO_CACHE)
 def collect_metrics() -> dict[str, dict]:
-    return {path.stem: read_metrics(path.stem) for path in sorted(METRICS_DIR.glob("*.json"))}
+    return {path.stem: WORKSPACE.read_metrics(path.stem) for path in sorted(WORKSPACE.metrics_dir.glob("*.json"))}
 
 
 @flow(name="dqrec-pipeline")

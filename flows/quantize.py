@@ -2,49 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
-
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from dqrec.io import write_json_atomic
-from dqrec.quantize.artifacts import ENTITIES, load_array, load_basis
-from dqrec.quantize.compare import choose_n_codes, compare_quantisers
-from dqrec.quantize.dqvae import DQVAEConfig, Optimiser
-from flows.common import METRICS_DIR, load_params, run_stage
-from flows.pretrain import PRETRAIN_DIR
-from flows.svd import SVD_DIR
+from dqrec.quantize.artifacts import ENTITIES, quantizer_checkpoint, read_basis
+from dqrec.quantize.compare import QuantizeConfig, compare_quantisers
+from dqrec.represent.artifacts import read_representations
+from dqrec.training import TrainerConfig
+from flows.common import WORKSPACE, run_stage, section
 
-QUANTIZE_DIR = Path("data/quantize")
 METHODS = ("dqvae", "pq_same_blocks", "pq_no_rotation", "rq")
 
 
-def config_from(params: dict) -> DQVAEConfig:
-    return DQVAEConfig(beta=float(params["beta"]), optimiser=Optimiser(params["optimiser"]), lr=float(params["lr"]),
-                       max_epochs=int(params["max_epochs"]), patience=int(params["patience"]),
-                       min_delta=float(params["min_delta"]),
-                       batch_size=int(params["batch_size"]), init_iterations=int(params["init_iterations"]),
-                       holdout=float(params["holdout"]), seed=int(params["seed"]))
-
-
 @task(cache_policy=NO_CACHE)
-def quantize_entity(entity: str, requested_codes: int | str, config: DQVAEConfig) -> dict:
-    z = load_array(PRETRAIN_DIR / f"{entity}.npy")
-    basis, blocks = load_basis(SVD_DIR / f"{entity}.npz")
-    config = replace(config, n_codes=choose_n_codes(len(z), requested_codes))
-    QUANTIZE_DIR.mkdir(parents=True, exist_ok=True)
-    comparison = compare_quantisers(z, basis, blocks, config, checkpoint=QUANTIZE_DIR / f"{entity}.ckpt")
-    return {"n_entities": len(z), "n_codes": config.n_codes, **comparison.metrics}
+def quantize_entity(entity: str, config: QuantizeConfig, trainer: TrainerConfig) -> dict:
+    z = read_representations(WORKSPACE.pretrain_dir, entity)
+    basis, blocks = read_basis(WORKSPACE.svd_dir, entity)
+    dqvae = config.for_entity(entity, len(z))
+    comparison = compare_quantisers(z, basis, blocks, dqvae, quantizer_checkpoint(WORKSPACE.quantize_dir, entity),
+                                    trainer)
+    return {"n_entities": len(z), "n_codes": dqvae.n_codes, **comparison.metrics}
 
 
 @flow(name="quantize", log_prints=True)
 def quantize_flow() -> dict:
-    params = load_params()["quantize"]
-    config = config_from(params)
-    metrics = {entity: quantize_entity(entity, params[f"{entity}_codes"], config) for entity in ENTITIES}
-    write_json_atomic(METRICS_DIR / "quantize.json", metrics)
+    config, trainer = section("quantize", QuantizeConfig), section("trainer", TrainerConfig)
+    metrics = {entity: quantize_entity(entity, config, trainer) for entity in ENTITIES}
+    WORKSPACE.write_metrics("quantize", metrics)
     logger = get_run_logger()
     rows = []
     for entity, values in metrics.items():

@@ -15,14 +15,13 @@ import sys
 import numpy as np
 import pandas as pd
 
+from dqrec.cf.artifacts import WorkspaceMismatch, check_matches, load_trained, trained_fit_config, trained_variants
 from dqrec.cf.fit import VARIANTS, attach_inputs
 from dqrec.cf.recommend import UnknownUsers, dense_user_ids, recommend
-from dqrec.data.artifacts import ITEMS, USERS, read_interactions
+from dqrec.data.artifacts import read_interactions, read_items, read_users
 from dqrec.evaluate.ranking import UserItems
-from flows.common import load_params
-from flows.ingest import INGEST_DIR
-from flows.sids import SIDS_DIR
-from flows.train import fit_config, load_sids, load_trained
+from dqrec.layout import Workspace
+from dqrec.quantize.artifacts import item_sid_strings, read_sids
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -30,7 +29,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("users", nargs="+", help="user ids as the dataset spells them")
     parser.add_argument("--k", type=int, default=10, help="items per user (default 10)")
     parser.add_argument("--variant", choices=list(VARIANTS), default=None,
-                        help="trained variant to use (default: full if trained, else the first of train.variants)")
+                        help="trained variant to use (default: full if trained, else the first trained)")
     return parser.parse_args(argv)
 
 
@@ -38,35 +37,32 @@ def choose_variant(requested: str | None, trained: list[str]) -> str:
     if requested is None:
         return "full" if "full" in trained else trained[0]
     if requested not in trained:
-        raise SystemExit(f"error: variant '{requested}' was not trained (train.variants in params.yaml is "
-                         f"{trained}); add it there and run `dvc repro train`")
+        raise SystemExit(f"error: variant '{requested}' was not trained (the train stage wrote {trained}); add it "
+                         "to train.variants in params.yaml and run `dvc repro train`")
     return requested
 
 
-def item_sids() -> pd.Series:
-    codes = pd.read_parquet(SIDS_DIR / "item.parquet").set_index("item_id").filter(like="c_")
-    return codes.astype(str).agg("-".join, axis=1)
-
-
-def main(argv: list[str] | None = None) -> pd.DataFrame:
+def main(argv: list[str] | None = None, workspace: Workspace | None = None) -> pd.DataFrame:
     arguments = parse_arguments(argv)
+    workspace = workspace or Workspace()
     if arguments.k < 1:
         raise SystemExit(f"error: --k must be at least 1, got {arguments.k}")
-    params = load_params()["train"]
-    variant = choose_variant(arguments.variant, list(params["variants"]))
     try:
-        model = load_trained(variant)
-    except FileNotFoundError as error:
+        variant = choose_variant(arguments.variant, trained_variants(workspace))
+        model = load_trained(workspace, variant)
+        # A checkpoint is only meaningful with the id maps and SID tables it was trained with.
+        check_matches(workspace, model, ("id_maps", "sids"))
+    except (FileNotFoundError, WorkspaceMismatch) as error:
         raise SystemExit(f"error: {error}") from None
-    users, items = pd.read_parquet(INGEST_DIR / USERS), pd.read_parquet(INGEST_DIR / ITEMS)
+    users, items = read_users(workspace.ingest_dir), read_items(workspace.ingest_dir)
     try:
         wanted = dense_user_ids(arguments.users, users)
     except UnknownUsers as error:
         raise SystemExit(f"error: {error}") from None
 
-    history = read_interactions(INGEST_DIR)
-    attach_inputs(model, history, users, items, load_sids() if variant != "base" else None,
-                  fit_config(params, variant))
+    config = trained_fit_config(model)
+    history = read_interactions(workspace.ingest_dir)
+    attach_inputs(model, history, users, items, read_sids(workspace.sids_dir) if variant != "base" else None, config)
     known = UserItems.from_frame(history, len(users), len(items))
     table = recommend(model, np.asarray(wanted), known, arguments.k)
 
@@ -74,7 +70,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     table["item"] = items["raw_id"].to_numpy()[table["item_id"]]
     if "title" in items:
         table["title"] = items["title"].to_numpy()[table["item_id"]]
-    table["sid"] = item_sids().reindex(table["item_id"]).to_numpy()
+    table["sid"] = item_sid_strings(workspace.sids_dir).reindex(table["item_id"]).to_numpy()
     shown = table.drop(columns=["user_id", "item_id"])
     print(f"top {arguments.k} of {len(items):,} items, variant '{variant}', known items excluded")
     for raw, rows in shown.groupby("user", sort=False):

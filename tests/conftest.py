@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+
+from dqrec.quantize.artifacts import Sids
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The project's datasets live beside the checkout when the workplace provides them; never in the repo.
@@ -47,3 +51,23 @@ RECBOLE_ITEM = ("item_id:token\tmovie_title:token_seq\trelease_year:token\tclass
 def recbole_folder(tmp_path: Path) -> Path:
     return write_files(tmp_path / "tiny", {"tiny.inter": RECBOLE_INTER, "tiny.user": RECBOLE_USER,
                                            "tiny.item": RECBOLE_ITEM})
+
+
+@pytest.fixture(scope="module")
+def toy() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, Sids]:
+    """Two taste groups of users and items; SIDs that tell the groups apart at level 1."""
+    rng = np.random.default_rng(0)
+    n_users, n_items = 120, 80
+    rows = []
+    for user in range(n_users):
+        group = user % 2
+        liked = rng.choice(np.arange(group, n_items, 2), size=12, replace=False)
+        rows += [(user, int(item), t) for t, item in enumerate(liked)]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).assign(rating=np.nan)
+    last = frame.groupby("user_id")["timestamp"].transform("max")
+    train, valid = frame[frame["timestamp"] < last], frame[frame["timestamp"] == last]
+    users = pd.DataFrame({"user_id": np.arange(n_users), "raw_id": np.arange(n_users).astype(str)})
+    items = pd.DataFrame({"item_id": np.arange(n_items), "raw_id": np.arange(n_items).astype(str),
+                          "genre": [[1 + i % 2] for i in range(n_items)]})
+    codes = lambda n: np.stack([np.arange(n) % 2, rng.integers(0, 4, n), rng.integers(0, 4, n)], axis=1)  # noqa: E731
+    return train, valid, users, items, Sids(codes(n_users), codes(n_items), 4, 4)

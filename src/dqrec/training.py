@@ -1,15 +1,112 @@
-"""Lightning helpers shared by the pre-training encoder, DQ-VAE and the CF model."""
+"""Lightning helpers shared by the pre-training encoder, DQ-VAE and the CF model: the one place a Lightning
+Trainer is built (from params.yaml's ``trainer`` section), the best-epoch keeper and the batch loaders."""
 
 from __future__ import annotations
 
 import copy
 import logging
+import os
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from enum import StrEnum
 
 import lightning as L
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+
+class Accelerator(StrEnum):
+    AUTO = "auto"  # a GPU where one is visible, else the CPU
+    CPU = "cpu"
+    GPU = "gpu"
+
+
+class Strategy(StrEnum):
+    AUTO = "auto"  # one process
+    DDP = "ddp"  # one process per device, gradients all-reduced (gloo on CPU, NCCL on GPU)
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """params.yaml's ``trainer`` section: where and how every Lightning trainer of the pipeline runs.
+
+    Under ``ddp`` each process trains on its shard of every epoch's batches, so the effective batch is
+    ``batch_size × devices × num_nodes``. Launch several nodes with Lightning's own launchers (torchrun, SLURM):
+    each process then runs the same stage command."""
+
+    accelerator: Accelerator = Accelerator.AUTO
+    devices: int | str = 1  # per node: a count, or "auto" (every visible device)
+    strategy: Strategy = Strategy.AUTO
+    num_nodes: int = 1
+    precision: str = "32-true"  # Lightning's precision names: 32-true, 16-mixed, bf16-mixed, 64-true
+
+    def __post_init__(self) -> None:
+        if isinstance(self.devices, str) and self.devices != "auto":
+            raise ValueError(f"devices: expected a whole number or 'auto', got {self.devices!r}")
+        if isinstance(self.devices, int) and self.devices < 1:
+            raise ValueError(f"devices: expected at least 1, got {self.devices}")
+        if self.num_nodes < 1:
+            raise ValueError(f"num_nodes: expected at least 1, got {self.num_nodes}")
+
+    def single_process(self) -> TrainerConfig:
+        """The same device kind in one process (for work that data parallelism cannot split)."""
+        return replace(self, devices=1, strategy=Strategy.AUTO, num_nodes=1)
+
+
+DEFAULT_TRAINER = TrainerConfig()
+
+
+def device_of(config: TrainerConfig) -> torch.device:
+    """The device a single-process computation (full-ranking evaluation, serving) runs on under ``config``."""
+    if config.accelerator is Accelerator.GPU and not torch.cuda.is_available():
+        raise RuntimeError("trainer.accelerator is gpu but no CUDA device is visible (set it to auto or cpu)")
+    if config.accelerator is not Accelerator.CPU and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def build_trainer(config: TrainerConfig, max_epochs: int, callbacks: list[L.Callback], progress: bool,
+                  num_sanity_val_steps: int = 0) -> L.Trainer:
+    """The pipeline's Lightning trainer: deterministic, no logger and no Lightning checkpoints (each stage writes
+    its own artifacts), on the devices ``config`` names. Where a GPU may be used, an op without a deterministic CUDA
+    kernel warns instead of stopping the run."""
+    deterministic: bool | str = True
+    if config.accelerator is not Accelerator.CPU:
+        # cuBLAS is deterministic only with a fixed workspace (set before its first call).
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        deterministic = "warn" if torch.cuda.is_available() else True
+    return L.Trainer(max_epochs=max_epochs, accelerator=config.accelerator.value, devices=config.devices,
+                     strategy=config.strategy.value, num_nodes=config.num_nodes, precision=config.precision,
+                     deterministic=deterministic, logger=False, enable_checkpointing=False, enable_model_summary=False,
+                     enable_progress_bar=progress, num_sanity_val_steps=num_sanity_val_steps, callbacks=callbacks)
+
+
+class UnpaddedShard(DistributedSampler):
+    """Rows 0..n-1, in order, split across the processes of a distributed run without repeats.
+
+    Lightning would give evaluation loaders a DistributedSampler, which pads every shard to the same length by
+    repeating rows: a validation user would then count twice in the selection metric. In one process this is
+    the sequential order, so single-process runs see the same batches as with a plain DataLoader."""
+
+    def __init__(self, n: int) -> None:  # noqa: D107 (rank and world size are read when iterated: after launch)
+        self.n = n
+
+    def _rows(self) -> range:
+        if dist.is_available() and dist.is_initialized():
+            return range(dist.get_rank(), self.n, dist.get_world_size())
+        return range(self.n)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._rows())
+
+    def __len__(self) -> int:
+        return len(self._rows())
+
+    def set_epoch(self, epoch: int) -> None:
+        pass  # the order never changes
 
 
 def quiet_lightning() -> None:

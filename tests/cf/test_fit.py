@@ -7,33 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
-from dqrec.cf.fit import VARIANTS, FitConfig, PlateauDecay, ReplayRates, Sids, fit_cf
+from dqrec.cf.fit import VARIANTS, FitConfig, PlateauDecay, ReplayRates, fit_cf
 from dqrec.cf.model import CFConfig, Loss, SidTower, TwoTowerCF, drop_entries, vector_dropout
-
-
-@pytest.fixture(scope="module")
-def toy() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, Sids]:
-    """Two taste groups of users and items; SIDs that tell the groups apart at level 1."""
-    rng = np.random.default_rng(0)
-    n_users, n_items = 120, 80
-    rows = []
-    for user in range(n_users):
-        group = user % 2
-        liked = rng.choice(np.arange(group, n_items, 2), size=12, replace=False)
-        rows += [(user, int(item), t) for t, item in enumerate(liked)]
-    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).assign(rating=np.nan)
-    last = frame.groupby("user_id")["timestamp"].transform("max")
-    train, valid = frame[frame["timestamp"] < last], frame[frame["timestamp"] == last]
-    users = pd.DataFrame({"user_id": np.arange(n_users), "raw_id": np.arange(n_users).astype(str)})
-    items = pd.DataFrame({"item_id": np.arange(n_items), "raw_id": np.arange(n_items).astype(str),
-                          "genre": [[1 + i % 2] for i in range(n_items)]})
-    codes = lambda n: np.stack([np.arange(n) % 2, rng.integers(0, 4, n), rng.integers(0, 4, n)], axis=1)  # noqa: E731
-    return train, valid, users, items, Sids(codes(n_users), codes(n_items), 4, 4)
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -127,7 +106,8 @@ def test_history_dropout_turns_random_entries_into_padding_while_training_only()
 def test_sid_dropout_drops_the_linkage_neighbour_mean_of_whole_rows() -> None:
     torch.manual_seed(0)
     n_users, n_items = 6, 300
-    model = TwoTowerCF(n_users, n_items, {}, {}, 2, 4, 4, CFConfig(dim=8, linkage=True, sid_dropout=0.5))
+    model = TwoTowerCF(n_users, n_items, {}, {}, 2, 4, 4, CFConfig(dim=8, linkage=True, sid_dropout=0.5,
+                                                                     neighbour_weight=0.5))
     neighbours = torch.stack([(torch.arange(n_items) + 1) % n_items, torch.full((n_items,), -1)], dim=1)  # (I, 2)
     model.attach(torch.zeros(n_users, 1, dtype=torch.long), {}, {}, user_neighbours=torch.full((n_users, 1), -1),
                  item_neighbours=neighbours, user_codes=torch.zeros(n_users, 2, dtype=torch.long),

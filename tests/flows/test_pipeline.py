@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT, SHARED_DATASETS
+from tools.stage_deps import derived_deps
 
 pytestmark = pytest.mark.slow
 
@@ -103,8 +104,10 @@ def set_param(root: Path, section: str, key: str, value: object) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def test_a_quantize_param_reruns_only_quantize_and_sids(workspace: tuple[Path, dict[str, str]]) -> None:
+def test_a_quantize_param_reruns_quantize_and_sids_and_train_only_if_a_sid_changed(
+        workspace: tuple[Path, dict[str, str]]) -> None:
     root, env = workspace
+    sids_before = digest(root / "data" / "sids")
     set_param(root, "quantize", "beta", 0.5)
 
     result = run([sys.executable, "-m", "dvc", "repro"], root, env)
@@ -112,8 +115,27 @@ def test_a_quantize_param_reruns_only_quantize_and_sids(workspace: tuple[Path, d
     for upstream in ("ingest", "split", "pretrain", "svd"):
         assert f"Stage '{upstream}' didn't change, skipping" in result.stdout
     assert "Running stage 'quantize'" in result.stdout and "Running stage 'sids'" in result.stdout
+    # train reads the SID tables and their code sizes, not the codebooks
+    sids_changed = digest(root / "data" / "sids") != sids_before
+    assert ("Running stage 'train'" in result.stdout) == sids_changed
     run(["git", "checkout", "-q", "params.yaml"], root, env)
     run([sys.executable, "-m", "dvc", "repro"], root, env)
+
+
+@pytest.mark.parametrize("module", ["src/dqrec/quantize/plots.py", "src/dqrec/cf/linkage.py",
+                                    "src/dqrec/evaluate/report.py"])
+def test_editing_a_module_makes_stale_exactly_the_stages_that_import_it(workspace: tuple[Path, dict[str, str]],
+                                                                        module: str) -> None:
+    root, env = workspace
+    run([sys.executable, "-m", "dvc", "repro"], root, env)
+    importing = {stage for stage, deps in derived_deps(root / "dvc.yaml").items() if module in deps}
+    source = (root / module).read_text()
+    try:
+        (root / module).write_text(source + "\n# an edit\n")
+        status = json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout)
+    finally:
+        (root / module).write_text(source)
+    assert importing and {name.split(":")[-1] for name in status} == importing
 
 
 def test_a_split_param_reruns_the_split_and_what_follows_not_ingest(workspace: tuple[Path, dict[str, str]]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,17 +20,30 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from dqrec.cf.linkage import sid_neighbours
 from dqrec.cf.model import SELECTION_METRIC, CFConfig, TwoTowerCF
+from dqrec.configtree import nested, runtime
 from dqrec.evaluate.ranking import UserItems
+from dqrec.quantize.artifacts import Sids
 from dqrec.represent.features import attribute_bags, user_histories, vocabulary_sizes
-from dqrec.training import KeepBest, pairs_loader, quiet_lightning
+from dqrec.training import (
+    DEFAULT_TRAINER,
+    KeepBest,
+    TrainerConfig,
+    UnpaddedShard,
+    build_trainer,
+    pairs_loader,
+    quiet_lightning,
+)
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class FitConfig:
-    model: CFConfig = CFConfig()
-    epochs: int = 30
+    """How one variant trains: the model's config and the loop's (params.yaml's ``train`` section, less
+    ``variants``)."""
+
+    model: CFConfig = nested(CFConfig)
+    epochs: int = 100
     patience: int = 3
     batch_size: int = 2048
     max_history: int = 50
@@ -40,20 +53,13 @@ class FitConfig:
     refit: bool = False  # retrain on train + valid for the selected number of epochs
     lr_decay: float = 1.0  # multiplies the learning rate after lr_decay_patience epochs without a new best
     lr_decay_patience: int = 1  # 1: after every such epoch; more lets one noisy dip pass unpunished
-    progress: bool = True
+    progress: bool = runtime(True)
 
     def __post_init__(self) -> None:
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay: expected a factor in (0, 1], got {self.lr_decay}")
         if self.lr_decay_patience < 1:
             raise ValueError(f"lr_decay_patience: expected a whole number of epochs >= 1, got {self.lr_decay_patience}")
-
-
-class Sids(NamedTuple):
-    users: np.ndarray  # (U, L)
-    items: np.ndarray  # (I, L)
-    user_codes: int  # J of the user codebooks
-    item_codes: int
 
 
 class FitResult(NamedTuple):
@@ -63,6 +69,8 @@ class FitResult(NamedTuple):
     seconds: float
     trained_interactions: int  # interactions seen in all epochs of both runs (for throughput)
     learning_rates: list[float]  # the rate each epoch of the selection run trained with
+    is_global_zero: bool  # this process is rank 0 (the only one a distributed run's artifacts come from)
+    world_size: int  # processes that trained it (1 unless trainer.strategy is ddp)
 
 
 class _EpochLog(L.Callback):
@@ -126,6 +134,24 @@ class ReplayRates(L.Callback):
 VARIANTS = {"base": (False, False), "feature": (True, False), "linkage": (False, True), "full": (True, True)}
 
 
+@dataclass(frozen=True)
+class TrainConfig:
+    """params.yaml's ``train`` section: the variants to train and how each trains."""
+
+    variants: tuple[str, ...] = ("base", "full")
+    fit: FitConfig = nested(FitConfig)
+
+    def __post_init__(self) -> None:
+        unknown = [v for v in self.variants if v not in VARIANTS]
+        if unknown or not self.variants:
+            raise ValueError(f"variants: expected some of {list(VARIANTS)}, got {list(self.variants)}")
+
+    def for_variant(self, variant: str) -> FitConfig:
+        """The fit config of ``variant``: its SID switches set, everything else as the section says."""
+        features, linkage = VARIANTS[variant]
+        return replace(self.fit, model=replace(self.fit.model, sid_features=features, linkage=linkage))
+
+
 def build_model(users: pd.DataFrame, items: pd.DataFrame, sids: Sids | None, config: FitConfig) -> TwoTowerCF:
     if (config.model.sid_features or config.model.linkage) and sids is None:
         raise ValueError("SID features or linkage need semantic IDs (run the sids stage first)")
@@ -161,14 +187,12 @@ def seeded_model(history: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame
     return model
 
 
-def _trainer(config: FitConfig, epochs: int, callbacks: list[L.Callback]) -> L.Trainer:
-    return L.Trainer(max_epochs=epochs, accelerator="cpu", deterministic=True, logger=False,
-                     enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=config.progress,
-                     num_sanity_val_steps=0, callbacks=callbacks)
-
-
 def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame,
-           sids: Sids | None, config: FitConfig, checkpoint: Path | None = None) -> FitResult:
+           sids: Sids | None, config: FitConfig, checkpoint: Path | None = None,
+           trainer_config: TrainerConfig = DEFAULT_TRAINER, provenance: dict | None = None) -> FitResult:
+    """Train, select the epoch on validation, optionally refit; under DDP every process returns the same
+    result (metrics are reduced across processes) and only rank 0 writes the checkpoint. ``provenance`` (the
+    training config, fingerprints of the inputs) is stored in the checkpoint beside the weights."""
     start = time.perf_counter()
     quiet_lightning()
     n_users, n_items = len(users), len(items)
@@ -177,10 +201,12 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
                             UserItems.from_frame(valid, n_users, n_items))
     keep_best = KeepBest(SELECTION_METRIC, mode="max")
     decay = PlateauDecay(SELECTION_METRIC, config.lr_decay, config.lr_decay_patience)
-    trainer = _trainer(config, config.epochs, [
-        keep_best, _EpochLog(), decay, EarlyStopping(SELECTION_METRIC, patience=config.patience, mode="max")])
+    trainer = build_trainer(trainer_config, config.epochs, [
+        keep_best, _EpochLog(), decay, EarlyStopping(SELECTION_METRIC, patience=config.patience, mode="max")],
+        config.progress)
     valid_users = TensorDataset(torch.tensor(np.unique(valid["user_id"].to_numpy())))
-    trainer.fit(model, pairs_loader(train, config.batch_size, config.seed), DataLoader(valid_users, batch_size=1024))
+    trainer.fit(model, pairs_loader(train, config.batch_size, config.seed),
+                DataLoader(valid_users, batch_size=1024, sampler=UnpaddedShard(len(valid_users))))
     curve = keep_best.curve
     best_epoch = int(np.argmax(curve)) + 1
     trained = len(train) * len(curve)
@@ -190,11 +216,13 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
         log.info("refitting on train + validation for %d epochs", best_epoch)
         known = pd.concat([train, valid], ignore_index=True)
         model = seeded_model(known, users, items, sids, config)
-        trainer = _trainer(config, best_epoch, [ReplayRates(decay.rates), _RefitLog()])
+        trainer = build_trainer(trainer_config, best_epoch, [ReplayRates(decay.rates), _RefitLog()], config.progress)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")  # none, by design
             trainer.fit(model, pairs_loader(known, config.batch_size, config.seed))
         trained += len(known) * best_epoch
     if checkpoint is not None:
+        model.provenance = provenance or {}
         trainer.save_checkpoint(checkpoint, weights_only=True)
-    return FitResult(model.eval(), curve, best_epoch, time.perf_counter() - start, trained, decay.rates)
+    return FitResult(model.eval(), curve, best_epoch, time.perf_counter() - start, trained, decay.rates,
+                     trainer.is_global_zero, trainer.world_size)

@@ -27,12 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dqrec.configtree import runtime
 from dqrec.evaluate.ranking import UserItems, ranking_metrics, top_k
-from dqrec.represent.encoder import AttributeEmbedding, history_mean
+from dqrec.represent.encoder import AttributeEmbedding, TokenTablesFollowTheModule, history_mean
 
 SELECTION_METRIC = "val_ndcg@20"  # checkpoints are chosen on this, and on nothing measured on test
 LINKAGE_ROWS = 512  # batch rows that take part in the auxiliary linkage loss
 TOWERS = ("user", "item")
+PROVENANCE = "dqrec_provenance"  # checkpoint key: the training config and fingerprints of the inputs
 
 
 class Loss(StrEnum):
@@ -43,23 +45,23 @@ class Loss(StrEnum):
 @dataclass(frozen=True)
 class CFConfig:
     dim: int = 64
-    sid_features: bool = False  # feature augmentation
+    sid_features: bool = runtime(False)  # feature augmentation (set by the variant)
     feature_towers: tuple[str, ...] = TOWERS  # the towers feature augmentation adds SID code embeddings to
-    sid_dropout: float = 0.0  # while training, the chance of dropping each SID input of a tower (per row)
-    linkage: bool = False  # linkage augmentation: neighbour aggregation + auxiliary loss
-    history_weight: float = 0.5  # 1 - g: share of the behaviour aggregate in the user vector
-    history_dropout: float = 0.0  # while training, the chance of leaving each history item out of the aggregate
-    neighbour_weight: float = 0.5  # α
-    linkage_loss_weight: float = 0.1  # λ
+    sid_dropout: float = 0.5  # while training, the chance of dropping each SID input of a tower (per row)
+    linkage: bool = runtime(False)  # linkage augmentation: neighbour aggregation + auxiliary loss (the variant)
+    history_weight: float = 0.2  # 1 - g: share of the behaviour aggregate in the user vector
+    history_dropout: float = 0.7  # while training, the chance of leaving each history item out of the aggregate
+    neighbour_weight: float = 0.2  # α
+    linkage_loss_weight: float = 0.0  # λ
     loss: Loss = Loss.SOFTMAX  # on ml-100k, untuned CCL stayed below popularity; sampled softmax did not
     n_negatives: int = 512
     margin: float = 0.9
     negative_weight: float = 150.0
     temperature: float = 0.1
     in_batch_negatives: bool = False  # softmax only: the batch's other positives are negatives too
-    item_bias: bool = False  # softmax only: a learnt per-item logit offset
+    item_bias: bool = True  # softmax only: a learnt per-item logit offset
     audience_weight: float = 0.0  # share of the item's audience aggregate (mean of its users) in the item vector
-    dropout: float = 0.0  # on the user vector before normalisation, while training (SimpleX's net dropout)
+    dropout: float = 0.3  # on the user vector before normalisation, while training (SimpleX's net dropout)
     lr: float = 3e-3
     weight_decay: float = 0.0
 
@@ -104,7 +106,7 @@ class SidTower(nn.Module):
         return vector_dropout(embedded, self.dropout, self.training).sum(1)
 
 
-class TwoTowerCF(L.LightningModule):
+class TwoTowerCF(TokenTablesFollowTheModule, L.LightningModule):
     def __init__(self, n_users: int, n_items: int, user_vocab: dict[str, int], item_vocab: dict[str, int],
                  sid_levels: int, user_codes: int, item_codes: int, config: CFConfig | dict) -> None:
         super().__init__()
@@ -201,8 +203,9 @@ class TwoTowerCF(L.LightningModule):
                bias_scale: float = 1.0) -> torch.Tensor:
         """(B, I) cosine scores of users against every item (pass precomputed item vectors to reuse them).
         ``bias_scale`` weights the item bias against the training logit's (1); only diagnostics change it."""
+        users = users.to(self.device)
         if item_vectors is None:
-            item_vectors = self.item_vectors(torch.arange(self.n_items, device=users.device))
+            item_vectors = self.item_vectors(torch.arange(self.n_items, device=self.device))
         scores = self.user_vectors(users) @ item_vectors.T
         if self.item_bias is not None:  # τ · (cos / τ + b): the training logit's order
             scores = scores + bias_scale * self.config.temperature * self.item_bias.weight.T
@@ -261,7 +264,7 @@ class TwoTowerCF(L.LightningModule):
             loss = loss + self.config.linkage_loss_weight * (
                 self.linkage_loss(user, users, self.user_neighbours, self.user_vectors)
                 + self.linkage_loss(item, items, self.item_neighbours, self.item_vectors))
-        self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=True)
+        self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=True, sync_dist=True)
         return loss
 
     # --- validation: full ranking, the known items masked ------------------------------------------------
@@ -276,7 +279,16 @@ class TwoTowerCF(L.LightningModule):
         users = batch[0].cpu().numpy()
         ranked = top_k(lambda u: self.scores(u, self._item_vectors), users, self.validation_known, 20)
         ndcg = ranking_metrics(ranked, self.validation_targets, users, (20,))["ndcg@20"]
-        self.log(SELECTION_METRIC, float(ndcg.mean()), batch_size=len(users), prog_bar=True)
+        # sync_dist sums value x batch size and batch sizes over processes: the mean over all validation users.
+        self.log(SELECTION_METRIC, float(ndcg.mean()), batch_size=len(users), prog_bar=True, sync_dist=True)
+
+    # --- provenance: what the weights were trained with and on, saved in the checkpoint -------------------
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[PROVENANCE] = getattr(self, "provenance", {})
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.provenance = checkpoint.get(PROVENANCE, {})
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # fused: one kernel over each parameter instead of a dozen elementwise passes over the embedding tables.

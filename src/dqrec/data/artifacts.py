@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from dqrec.data.ingest import CanonicalDataset
 from dqrec.data.schemas import INTERACTIONS_SCHEMA
 from dqrec.data.split import SPLITS
 from dqrec.io import atomic_directory
+
+if TYPE_CHECKING:  # the readers behind it are the ingest stage's, not its readers'
+    from dqrec.data.ingest import CanonicalDataset
 
 INTERACTIONS = "interactions.parquet"
 USERS = "users.parquet"
@@ -35,6 +37,16 @@ def write_ingest(dataset: CanonicalDataset, out_dir: Path) -> None:
 
 def read_interactions(ingest_dir: Path) -> pd.DataFrame:
     return INTERACTIONS_SCHEMA.validate(pd.read_parquet(ingest_dir / INTERACTIONS))
+
+
+def read_users(ingest_dir: Path) -> pd.DataFrame:
+    """user_id (dense), raw_id (the dataset's own), one list[int] column per attribute."""
+    return pd.read_parquet(ingest_dir / USERS)
+
+
+def read_items(ingest_dir: Path) -> pd.DataFrame:
+    """item_id (dense), raw_id, title, one list[int] column per attribute."""
+    return pd.read_parquet(ingest_dir / ITEMS)
 
 
 def read_source(ingest_dir: Path) -> dict[str, Any]:

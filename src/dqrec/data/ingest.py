@@ -35,7 +35,9 @@ class DuplicatePolicy(StrEnum):
 
 @dataclass(frozen=True)
 class IngestConfig:
-    dataset: str
+    """params.yaml's ``data`` section."""
+
+    dataset: str = "ml-100k"
     kcore: int = 0
     duplicates: DuplicatePolicy = DuplicatePolicy.FIRST
 

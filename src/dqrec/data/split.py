@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -23,6 +25,24 @@ class SplitMethod(StrEnum):
 
 
 SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """params.yaml's ``split`` section."""
+
+    method: SplitMethod | Literal["auto"] = "auto"  # auto: the protocol the dataset's format implies
+    valid_ratio: float = 0.1
+    test_ratio: float = 0.1
+    seed: int = 2025  # draws the validation sample of datasets with a given train/test split
+
+    def __post_init__(self) -> None:
+        for name in ("valid_ratio", "test_ratio"):
+            if not 0 < (ratio := getattr(self, name)) < 1:
+                raise ValueError(f"{name}: expected a share in (0, 1), got {ratio}")
+
+    def method_for(self, dataset_protocol: str) -> SplitMethod:
+        return SplitMethod(dataset_protocol if self.method == "auto" else self.method)
 
 
 def holdout_sizes(n: int, ratio: float) -> int:

@@ -67,8 +67,8 @@ def top_k(scorer: Scorer, users: np.ndarray, masked: UserItems, k: int, batch_si
         # A copy: the scorer may return a view (of a cache, or an expanded row) that masking must not write into.
         scores = scorer(torch.from_numpy(batch)).float().clone()  # (B, I)
         rows, items = masked.pairs_of(batch)
-        scores[torch.from_numpy(rows), torch.from_numpy(items)] = float("-inf")
-        result[start : start + len(batch)] = torch.topk(scores, k, dim=1).indices.numpy()
+        scores[torch.from_numpy(rows).to(scores.device), torch.from_numpy(items).to(scores.device)] = float("-inf")
+        result[start : start + len(batch)] = torch.topk(scores, k, dim=1).indices.cpu().numpy()
     return result
 
 

@@ -1,37 +1,46 @@
-"""On-disk forms of the representation, SVD, quantiser and semantic-ID artifacts, written atomically."""
+"""On-disk forms of the SVD, quantiser and semantic-ID artifacts, written atomically."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from dqrec.io import atomic_file
+from dqrec.io import atomic_file, write_json_atomic
 from dqrec.quantize.svd import Blocks, SvdBasis
 
 ENTITIES = ("user", "item")
+CODE_SIZES = "code_sizes.json"
 
 
-def save_array(path: Path, array: np.ndarray) -> None:
-    with atomic_file(path) as stream:
-        np.save(stream, array)
+class Sids(NamedTuple):
+    """Everything the CF model reads of the semantic IDs (never the codebooks)."""
+
+    users: np.ndarray  # (U, L)
+    items: np.ndarray  # (I, L)
+    user_codes: int  # J of the user codebooks
+    item_codes: int
 
 
-def load_array(path: Path) -> np.ndarray:
-    return np.load(path)
-
-
-def save_basis(path: Path, basis: SvdBasis, blocks: Blocks) -> None:
-    with atomic_file(path) as stream:
+def write_basis(svd_dir: Path, entity: str, basis: SvdBasis, blocks: Blocks) -> None:
+    with atomic_file(svd_dir / f"{entity}.npz") as stream:
         np.savez(stream, mean=basis.mean, components=basis.components, singular_values=basis.singular_values,
                  block_columns=blocks.columns, block_variance=blocks.variance)
 
 
-def load_basis(path: Path) -> tuple[SvdBasis, Blocks]:
-    with np.load(path) as data:
+def read_basis(svd_dir: Path, entity: str) -> tuple[SvdBasis, Blocks]:
+    with np.load(svd_dir / f"{entity}.npz") as data:
         return (SvdBasis(data["mean"], data["components"], data["singular_values"]),
                 Blocks(data["block_columns"], data["block_variance"]))
+
+
+def quantizer_checkpoint(quantize_dir: Path, entity: str) -> Path:
+    """The DQ-VAE checkpoint of ``entity`` (its folder is created, for the writer)."""
+    quantize_dir.mkdir(parents=True, exist_ok=True)
+    return quantize_dir / f"{entity}.ckpt"
 
 
 def sid_table(codes: np.ndarray, id_column: str) -> pd.DataFrame:
@@ -41,3 +50,27 @@ def sid_table(codes: np.ndarray, id_column: str) -> pd.DataFrame:
         table[f"c_{level + 1}"] = codes[:, level].astype(np.int64)
     return table
 
+
+def write_sids(sids_dir: Path, codes: dict[str, np.ndarray], sizes: dict[str, int]) -> None:
+    """Each entity kind's SID table and the codebook size J of each."""
+    for entity, entity_codes in codes.items():
+        with atomic_file(sids_dir / f"{entity}.parquet") as stream:
+            sid_table(entity_codes, f"{entity}_id").to_parquet(stream, index=False)
+    write_json_atomic(sids_dir / CODE_SIZES, sizes)
+
+
+def read_sid_codes(sids_dir: Path, entity: str) -> pd.DataFrame:
+    """The SID table of ``entity``: its dense id column and c_1..c_L."""
+    return pd.read_parquet(sids_dir / f"{entity}.parquet")
+
+
+def read_sids(sids_dir: Path) -> Sids:
+    codes = {e: read_sid_codes(sids_dir, e).filter(like="c_").to_numpy(copy=True) for e in ENTITIES}  # writable
+    sizes = json.loads((sids_dir / CODE_SIZES).read_text())
+    return Sids(codes["user"], codes["item"], int(sizes["user"]), int(sizes["item"]))
+
+
+def item_sid_strings(sids_dir: Path) -> pd.Series:
+    """Each item's SID as text (``c_1-c_2-...``), by dense item id."""
+    codes = read_sid_codes(sids_dir, "item").set_index("item_id").filter(like="c_")
+    return codes.astype(str).agg("-".join, axis=1)

@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
 
+from dqrec.configtree import nested
 from dqrec.quantize.diagnostics import relative_error, summary
 from dqrec.quantize.dqvae import DQVAE, DQVAEConfig, fit_dqvae, holdout_split
 from dqrec.quantize.references import BlockPQ, ResidualKMeans, unrotated_bases
 from dqrec.quantize.svd import Blocks, SvdBasis, block_bases
+from dqrec.training import DEFAULT_TRAINER, TrainerConfig
 
 MAX_CODES = 256
 MIN_ENTITIES_PER_CODE = 8
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    """params.yaml's ``quantize`` section: J per entity kind and how the DQ-VAE codebooks train."""
+
+    user_codes: int | Literal["auto"] = "auto"
+    item_codes: int | Literal["auto"] = "auto"
+    dqvae: DQVAEConfig = nested(DQVAEConfig)
+
+    def for_entity(self, entity: str, n_entities: int) -> DQVAEConfig:
+        """The DQ-VAE config of one entity kind, with its J."""
+        return replace(self.dqvae, n_codes=choose_n_codes(n_entities, getattr(self, f"{entity}_codes")))
 
 
 def choose_n_codes(n_entities: int, requested: int | str) -> int:
@@ -35,13 +51,13 @@ class Comparison(NamedTuple):
 
 
 def compare_quantisers(z: np.ndarray, basis: SvdBasis, blocks: Blocks, config: DQVAEConfig,
-                       checkpoint: Path | None = None) -> Comparison:
+                       checkpoint: Path | None = None, trainer_config: TrainerConfig = DEFAULT_TRAINER) -> Comparison:
     """DQ-VAE against per-block k-means in its own blocks (its closed-form optimum), PQ without rotation and
     residual k-means; the references train on exactly DQ-VAE's training rows, all are scored on every entity
     and on the held-out ones."""
     bases = block_bases(basis, blocks)
     train_rows, held_out_rows = holdout_split(len(z), config.holdout, config.seed)
-    fit = fit_dqvae(z, basis.mean, bases, config, checkpoint)
+    fit = fit_dqvae(z, basis.mean, bases, config, checkpoint, trainer_config)
     dqvae_codes = fit.model.encode(torch.from_numpy(z)).numpy()
     metrics: dict[str, Any] = {
         "dqvae": _measure(z, dqvae_codes, fit.model.decode(torch.from_numpy(dqvae_codes)).numpy(), held_out_rows,

@@ -30,8 +30,9 @@ from lightning.pytorch.callbacks import EarlyStopping
 from torch import nn
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
+from dqrec.configtree import runtime
 from dqrec.quantize.kmeans import fit_kmeans, nearest_centroid
-from dqrec.training import KeepBest, quiet_lightning
+from dqrec.training import DEFAULT_TRAINER, KeepBest, TrainerConfig, build_trainer, quiet_lightning
 
 
 class DQVAEOutput(NamedTuple):
@@ -175,7 +176,7 @@ class DQVAE(L.LightningModule):
 
 @dataclass(frozen=True)
 class DQVAEConfig:
-    n_codes: int = 256
+    n_codes: int = runtime(256)  # J, chosen per entity kind from quantize.user_codes / item_codes
     beta: float = 0.25
     optimiser: Optimiser = Optimiser.NEWTON
     lr: float = 1.0
@@ -186,7 +187,7 @@ class DQVAEConfig:
     init_iterations: int = 5
     holdout: float = 0.1
     seed: int = 2025
-    progress: bool = True
+    progress: bool = runtime(True)
 
 
 class FitResult(NamedTuple):
@@ -228,7 +229,7 @@ def holdout_split(n: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarr
 
 
 def fit_dqvae(z: np.ndarray, mean: np.ndarray, bases: np.ndarray, config: DQVAEConfig,
-              checkpoint: Path | None = None) -> FitResult:
+              checkpoint: Path | None = None, trainer_config: TrainerConfig = DEFAULT_TRAINER) -> FitResult:
     """Train the codebooks on ``z`` (N, d) minus a seeded held-out share used for early stopping; write the
     kept (best) model as a Lightning checkpoint when ``checkpoint`` is given."""
     start = time.perf_counter()
@@ -241,13 +242,10 @@ def fit_dqvae(z: np.ndarray, mean: np.ndarray, bases: np.ndarray, config: DQVAEC
                              optimiser=Optimiser(config.optimiser).value, seed=config.seed)
     model.initialise_codebooks(train, config.init_iterations)
     keep_best = KeepBest("val_relative_error", relative_error(model, held_out), model.state_dict())
-    trainer = L.Trainer(
-        max_epochs=config.max_epochs, accelerator="cpu", deterministic=True, logger=False,
-        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=config.progress,
-        num_sanity_val_steps=0,
-        callbacks=[keep_best, EarlyStopping("val_relative_error", patience=config.patience, mode="min",
-                                            min_delta=config.min_delta)],
-    )
+    # One process: a full-batch step is Lloyd's algorithm on a few thousand rows; sharding gains nothing.
+    trainer = build_trainer(trainer_config.single_process(), config.max_epochs,
+                            [keep_best, EarlyStopping("val_relative_error", patience=config.patience, mode="min",
+                                                      min_delta=config.min_delta)], config.progress)
     trainer.fit(model, _batches(train, config.batch_size or len(train), config.seed),
                 _batches(held_out, len(held_out), config.seed))
     if checkpoint is not None:

@@ -9,6 +9,7 @@ followed by the SVD of R measured about 6 times slower on 1,000,000 x 64 (benchm
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -16,6 +17,17 @@ import numpy as np
 CHUNK_ROWS = 65_536
 # Pairwise swaps that refine the greedy assignment stop once no swap narrows the spread.
 MAX_SWAP_ROUNDS = 1_000
+
+
+@dataclass(frozen=True)
+class SvdConfig:
+    """params.yaml's ``svd`` section."""
+
+    n_blocks: int = 4  # L: SID length; d / L dimensions per block
+
+    def __post_init__(self) -> None:
+        if self.n_blocks < 1:
+            raise ValueError(f"n_blocks: expected at least 1, got {self.n_blocks}")
 
 
 class SvdBasis(NamedTuple):

@@ -53,7 +53,18 @@ class AttributeEmbedding(nn.Module):
         return torch.stack(parts).sum(0) if parts else None
 
 
-class TwoTowerEncoder(L.LightningModule):
+class TokenTablesFollowTheModule:
+    """For modules that keep attribute token tables in ``user_tokens`` / ``item_tokens`` dicts (one (N, A) tensor
+    per attribute, as many as the dataset has): ``.to(device)`` moves them with the parameters and buffers."""
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001, ANN202 (torch.nn.Module's signature)
+        module = super()._apply(fn, recurse)
+        for name in ("user_tokens", "item_tokens"):
+            setattr(self, name, {k: fn(v) for k, v in getattr(self, name, {}).items()})
+        return module
+
+
+class TwoTowerEncoder(TokenTablesFollowTheModule, L.LightningModule):
     def __init__(self, n_users: int, n_items: int, user_vocab: dict[str, int], item_vocab: dict[str, int],
                  config: EncoderConfig) -> None:
         super().__init__()
@@ -104,11 +115,11 @@ class TwoTowerEncoder(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self.sampled_softmax_loss(*batch)
-        self.log("train_loss", loss, prog_bar=True, on_epoch=True, on_step=False)
+        self.log("train_loss", loss, prog_bar=True, on_epoch=True, on_step=False, sync_dist=True)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self.log("val_loss", self.sampled_softmax_loss(*batch), prog_bar=True)
+        self.log("val_loss", self.sampled_softmax_loss(*batch), prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
@@ -117,8 +128,8 @@ class TwoTowerEncoder(L.LightningModule):
     def representations(self, batch_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
         """Z_user (U, D) from each user's full training history, Z_item (I, D)."""
         self.eval()
-        users = torch.arange(self.histories.shape[0])
-        items = torch.arange(self.n_items)
+        users = torch.arange(self.histories.shape[0], device=self.device)
+        items = torch.arange(self.n_items, device=self.device)
         z_user = torch.cat([self.user_vectors(chunk) for chunk in users.split(batch_size)])
         z_item = torch.cat([self.item_vectors(chunk) for chunk in items.split(batch_size)])
-        return z_user, z_item
+        return z_user.cpu(), z_item.cpu()

@@ -11,22 +11,25 @@ import numpy as np
 import pandas as pd
 from lightning.pytorch.callbacks import EarlyStopping
 
+from dqrec.configtree import nested, runtime
 from dqrec.represent.encoder import EncoderConfig, TwoTowerEncoder
 from dqrec.represent.features import attribute_bags, user_histories, vocabulary_sizes
-from dqrec.training import KeepBest, pairs_loader, quiet_lightning
+from dqrec.training import DEFAULT_TRAINER, KeepBest, TrainerConfig, build_trainer, pairs_loader, quiet_lightning
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    encoder: EncoderConfig = EncoderConfig()
+    """params.yaml's ``pretrain`` section (the encoder's keys sit beside the loop's)."""
+
+    encoder: EncoderConfig = nested(EncoderConfig)
     epochs: int = 10
     patience: int = 2  # epochs without a lower validation loss before stopping; the best epoch is kept
     batch_size: int = 1024
     max_history: int = 50
     seed: int = 2025
-    progress: bool = True
+    progress: bool = runtime(True)
 
 
 class Representations(NamedTuple):
@@ -34,6 +37,7 @@ class Representations(NamedTuple):
     items: np.ndarray  # (I, D) float32
     history: dict[str, list[float]]  # train_loss / val_loss per epoch
     best_epoch: int  # the epoch whose weights gave these representations (lowest validation loss)
+    is_global_zero: bool  # this process is rank 0 (under DDP, the one whose outputs are written)
 
 
 class _EpochHistory(L.Callback):
@@ -55,7 +59,7 @@ class _EpochHistory(L.Callback):
 
 
 def pretrain(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame,
-             config: PretrainConfig) -> Representations:
+             config: PretrainConfig, trainer_config: TrainerConfig = DEFAULT_TRAINER) -> Representations:
     quiet_lightning()
     L.seed_everything(config.seed, workers=True, verbose=False)
     user_tokens, item_tokens = attribute_bags(users), attribute_bags(items)
@@ -64,13 +68,11 @@ def pretrain(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, item
     model.attach_features(user_histories(train, len(users), config.max_history), user_tokens, item_tokens)
     history = _EpochHistory()
     keep_best = KeepBest("val_loss")
-    trainer = L.Trainer(max_epochs=config.epochs, accelerator="cpu", deterministic=True, logger=False,
-                        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=config.progress,
-                        callbacks=[history, keep_best, EarlyStopping("val_loss", patience=config.patience)],
-                        num_sanity_val_steps=0)
+    trainer = build_trainer(trainer_config, config.epochs,
+                            [history, keep_best, EarlyStopping("val_loss", patience=config.patience)], config.progress)
     trainer.fit(model, pairs_loader(train, config.batch_size, config.seed, shuffle=True),
                 pairs_loader(valid, config.batch_size, config.seed, shuffle=False))
     z_user, z_item = model.representations()
     return Representations(z_user.numpy().astype(np.float32), z_item.numpy().astype(np.float32), history.history,
-                           int(np.argmin(history.history["val_loss"])) + 1)
+                           int(np.argmin(history.history["val_loss"])) + 1, trainer.is_global_zero)
 

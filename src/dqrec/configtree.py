@@ -1,0 +1,183 @@
+"""One generic reader from a flat params section (a ``params.yaml`` mapping) to a frozen config dataclass, and back.
+
+Rules, the same for every section:
+- every dataclass field is a param of the section, under its own name, unless marked ``runtime()`` (set by code,
+  never by params: progress bars, a quantity derived per entity, the variant's switches);
+- a field marked ``nested()`` holds a dataclass whose params sit in the same flat section beside the outer ones
+  (``train.lr`` fills ``TrainConfig.fit.model.lr``); two fields of one section never share a name;
+- a key the section does not know is an error naming it (with the nearest known key), and so is a value of the
+  wrong type; a key left out takes the dataclass default, which is the one place defaults live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+# params.yaml's sections, in order (dqrec.params.Params has one field each; a test keeps them equal).
+SECTIONS = ("data", "split", "pretrain", "svd", "quantize", "train", "trainer")
+_NESTED = "dqrec.nested"
+_RUNTIME = "dqrec.runtime"
+
+
+class ConfigError(ValueError):
+    """A params section that does not fit its config: the message names the key and what was expected."""
+
+
+def nested(default_factory: Any) -> Any:
+    """A dataclass field whose own fields are read from the same flat params section."""
+    return dataclasses.field(default_factory=default_factory, metadata={_NESTED: True})
+
+
+def runtime(default: Any) -> Any:
+    """A field that code sets and params never do."""
+    return dataclasses.field(default=default, metadata={_RUNTIME: True})
+
+
+def _param_fields(cls: type) -> Iterator[tuple[dataclasses.Field, Any]]:
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if not field.metadata.get(_RUNTIME):
+            yield field, hints[field.name]
+
+
+def param_names(cls: type) -> list[str]:
+    """Every param key of the section ``cls`` reads, nested dataclasses flattened, in field order."""
+    names: list[str] = []
+    for field, hint in _param_fields(cls):
+        names += param_names(hint) if field.metadata.get(_NESTED) else [field.name]
+    return names
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(hint):
+            try:
+                return _coerce(value, option, where)
+            except ConfigError as error:
+                errors.append(str(error).split(": ", 1)[-1])
+        raise ConfigError(f"{where}: {' or '.join(errors)}")
+    if typing.get_origin(hint) is typing.Literal:
+        if value in typing.get_args(hint):
+            return value
+        raise ConfigError(f"{where}: expected {' or '.join(map(repr, typing.get_args(hint)))}, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(v, typing.get_args(hint)[0], f"{where}[{i}]") for i, v in enumerate(value))
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected one of {[m.value for m in hint]}, got {value!r}") from None
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    raise TypeError(f"{where}: no reader for the type {hint!r}")  # a bug in a config class, not in params
+
+
+def _build(cls: type[T], values: dict[str, Any], section: str) -> T:
+    kwargs = {}
+    for field, hint in _param_fields(cls):
+        if field.metadata.get(_NESTED):
+            kwargs[field.name] = _build(hint, values, section)
+        elif field.name in values:
+            kwargs[field.name] = _coerce(values.pop(field.name), hint, f"{section}.{field.name}")
+    try:
+        return cls(**kwargs)
+    except ValueError as error:  # a config's own range checks
+        raise ConfigError(f"{section}: {error}") from None
+
+
+def from_section(cls: type[T], values: Mapping[str, Any] | None, section: str) -> T:
+    """The ``cls`` config of params section ``section`` (its flat mapping); unknown keys are refused by name."""
+    names = param_names(cls)
+    duplicated = {name for name in names if names.count(name) > 1}
+    if duplicated:
+        raise TypeError(f"{cls.__name__}: fields {sorted(duplicated)} appear twice in section '{section}'")
+    if values is not None and not isinstance(values, Mapping):
+        raise ConfigError(f"{section}: expected a mapping of keys to values, got {values!r}")
+    remaining = dict(values or {})
+    unknown = [key for key in remaining if key not in names]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hints.append(f"{section}.{key}" + (f" (did you mean {section}.{close[0]}?)" if close else ""))
+        raise ConfigError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(hints)}; "
+                          f"section '{section}' has: {', '.join(names)}")
+    return _build(cls, remaining, section)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_section(config: Any) -> dict[str, Any]:
+    """The flat params mapping of ``config`` (plain YAML/JSON types): ``from_section``'s inverse."""
+    values: dict[str, Any] = {}
+    for field, _ in _param_fields(type(config)):
+        value = getattr(config, field.name)
+        if field.metadata.get(_NESTED):
+            values |= to_section(value)
+        else:
+            values[field.name] = _plain(value)
+    return values
+
+
+def read_params_file(path: Path) -> dict[str, Any]:
+    """The sections of a params file, each name checked (a misspelt section would otherwise fall back to the
+    defaults without a sign)."""
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (run from the workspace root, where params.yaml is)") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(values).__name__}")
+    unknown = [str(name) for name in values if name not in SECTIONS]
+    if unknown:
+        hints = [name + (f" (did you mean {close[0]}?)" if (close := difflib.get_close_matches(name, SECTIONS, 1))
+                         else "") for name in unknown]
+        raise ConfigError(f"{path}: unknown section{'s' if len(unknown) > 1 else ''} {', '.join(hints)}; "
+                          f"expected some of {', '.join(SECTIONS)}")
+    return values
+
+
+def load_section(path: Path, section: str, cls: type[T]) -> T:
+    """Section ``section`` of the params file at ``path`` as a ``cls`` config."""
+    try:
+        return from_section(cls, read_params_file(path).get(section), section)
+    except ConfigError as error:
+        message = str(error)
+        raise ConfigError(message if message.startswith(str(path)) else f"{path}: {message}") from None

@@ -1,0 +1,67 @@
+"""Where the pipeline's artifacts live in a workspace (the root of the DVC repository): one folder per stage, one
+metrics file per stage, the plots. The files inside a stage's folder, and their typed reads and writes, belong to
+that stage's ``artifacts`` module::
+
+    data/ingest/    dqrec.data.artifacts        interactions, users, items (Parquet), vocab.json, source.json
+    data/split/     dqrec.data.artifacts        train, valid, test (Parquet)
+    data/pretrain/  dqrec.represent.artifacts   user.npy, item.npy: Z_user, Z_item
+    data/svd/       dqrec.quantize.artifacts    user.npz, item.npz: mean, W, sigma, block assignment
+    data/quantize/  dqrec.quantize.artifacts    user.ckpt, item.ckpt: DQ-VAE codebooks
+    data/sids/      dqrec.quantize.artifacts    user.parquet, item.parquet (c_1..c_L), code_sizes.json (J)
+    data/train/     dqrec.cf.artifacts          <variant>.ckpt (self-describing), variants.json
+    metrics/<stage>.json, plots/
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dqrec.io import atomic_file, write_json_atomic
+
+
+def _stage_folder(stage: str) -> property:
+    return property(lambda self: self.root / "data" / stage, doc=f"data/{stage}/: the {stage} stage's outputs")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path = Path(".")
+
+    ingest_dir = _stage_folder("ingest")
+    split_dir = _stage_folder("split")
+    pretrain_dir = _stage_folder("pretrain")
+    svd_dir = _stage_folder("svd")
+    quantize_dir = _stage_folder("quantize")
+    sids_dir = _stage_folder("sids")
+    train_dir = _stage_folder("train")
+
+    @property
+    def params_file(self) -> Path:
+        return self.root / "params.yaml"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.root / "metrics"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.root / "plots"
+
+    def metrics_file(self, stage: str) -> Path:
+        return self.metrics_dir / f"{stage}.json"
+
+    def plot_file(self, name: str) -> Path:
+        return self.plots_dir / name
+
+    def write_metrics(self, stage: str, metrics: dict[str, Any]) -> None:
+        write_json_atomic(self.metrics_file(stage), metrics)
+
+    def read_metrics(self, stage: str) -> dict[str, Any]:
+        return json.loads(self.metrics_file(stage).read_text())
+
+    def write_plot_data(self, name: str, text: str) -> None:
+        with atomic_file(self.plot_file(name)) as stream:
+            stream.write(text.encode())
