@@ -21,7 +21,7 @@ from dqrec.cf.fit import attach_inputs
 from dqrec.data.artifacts import read_items, read_users
 from dqrec.evaluate.scoring import attach_test_inputs, score_test
 from dqrec.layout import Workspace
-from dqrec.quantize.artifacts import read_sids
+from dqrec.quantize.sid_tables import read_sids
 
 
 def main() -> None:

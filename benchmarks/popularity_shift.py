@@ -28,7 +28,7 @@ from dqrec.evaluate.ranking import UserItems
 from dqrec.evaluate.report import HEAD_SHARE, evaluate, popularity_profile
 from dqrec.evaluate.scoring import attach_test_inputs
 from dqrec.layout import Workspace
-from dqrec.quantize.artifacts import read_sids
+from dqrec.quantize.sid_tables import read_sids
 
 
 def print_profiles(splits: dict[str, pd.DataFrame], n_items: int) -> None:

@@ -26,7 +26,7 @@ from dqrec.cf.model import TwoTowerCF
 from dqrec.configtree import load_section
 from dqrec.data.artifacts import read_items, read_source, read_split, read_users
 from dqrec.layout import Workspace
-from dqrec.quantize.artifacts import read_sids
+from dqrec.quantize.sid_tables import read_sids
 from dqrec.training import pairs_loader, quiet_lightning
 
 WARMUP_STEPS = 5

@@ -21,7 +21,7 @@ from dqrec.cf.recommend import UnknownUsers, dense_user_ids, recommend
 from dqrec.data.artifacts import read_interactions, read_items, read_users
 from dqrec.evaluate.ranking import UserItems
 from dqrec.layout import Workspace
-from dqrec.quantize.artifacts import item_sid_strings, read_sids
+from dqrec.quantize.sid_tables import item_sid_strings, read_sids
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:

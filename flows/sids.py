@@ -11,10 +11,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from dqrec.quantize.artifacts import ENTITIES, quantizer_checkpoint, write_sids
+from dqrec.quantize.artifacts import quantizer_checkpoint
 from dqrec.quantize.diagnostics import code_usage, summary
 from dqrec.quantize.dqvae import DQVAE
 from dqrec.quantize.plots import code_usage_plot
+from dqrec.quantize.sid_tables import ENTITIES, write_sids
 from dqrec.represent.artifacts import read_representations
 from flows.common import WORKSPACE, run_stage
 

@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from dqrec.cf.artifacts import checkpoint_path, provenance, write_trained_variants
 from dqrec.cf.fit import TrainConfig, fit_cf
 from dqrec.data.artifacts import read_items, read_split, read_users
-from dqrec.quantize.artifacts import read_sids
+from dqrec.quantize.sid_tables import read_sids
 from dqrec.training import TrainerConfig
 from flows.common import WORKSPACE, publish_metrics, run_stage, section
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dqrec.quantize.artifacts import Sids
+from dqrec.quantize.sid_tables import Sids
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The project's datasets live beside the checkout when the workplace provides them; never in the repo.

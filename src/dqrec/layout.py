@@ -7,7 +7,7 @@ that stage's ``artifacts`` module::
     data/pretrain/  dqrec.represent.artifacts   user.npy, item.npy: Z_user, Z_item
     data/svd/       dqrec.quantize.artifacts    user.npz, item.npz: mean, W, sigma, block assignment
     data/quantize/  dqrec.quantize.artifacts    user.ckpt, item.ckpt: DQ-VAE codebooks
-    data/sids/      dqrec.quantize.artifacts    user.parquet, item.parquet (c_1..c_L), code_sizes.json (J)
+    data/sids/      dqrec.quantize.sid_tables   user.parquet, item.parquet (c_1..c_L), code_sizes.json (J)
     data/train/     dqrec.cf.artifacts          <variant>.ckpt (self-describing), variants.json
     metrics/<stage>.json, plots/
 """

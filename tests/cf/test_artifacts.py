@@ -25,7 +25,7 @@ from dqrec.cf.model import CFConfig, TwoTowerCF
 from dqrec.configtree import to_section
 from dqrec.data.artifacts import INTERACTIONS, ITEMS, USERS
 from dqrec.layout import Workspace
-from dqrec.quantize.artifacts import Sids, write_sids
+from dqrec.quantize.sid_tables import Sids, write_sids
 
 CONFIG = TrainConfig(variants=("base", "full"), fit=FitConfig(
     model=CFConfig(dim=16, n_negatives=32), epochs=2, patience=2, batch_size=256, progress=False))

@@ -23,7 +23,7 @@ from dqrec.configtree import ConfigError, from_section, to_section
 from dqrec.data.artifacts import read_items, read_split, read_users
 from dqrec.io import write_json_atomic
 from dqrec.layout import Workspace
-from dqrec.quantize.artifacts import read_sids
+from dqrec.quantize.sid_tables import read_sids
 
 VARIANTS_FILE = "variants.json"
 INPUTS = {"id_maps": "user and item id maps (data/ingest)", "split": "train and validation split (data/split)",

@@ -22,7 +22,7 @@ from dqrec.cf.linkage import sid_neighbours
 from dqrec.cf.model import SELECTION_METRIC, CFConfig, TwoTowerCF
 from dqrec.configtree import nested, runtime
 from dqrec.evaluate.ranking import UserItems
-from dqrec.quantize.artifacts import Sids
+from dqrec.quantize.sid_tables import Sids
 from dqrec.represent.features import attribute_bags, user_histories, vocabulary_sizes
 from dqrec.training import (
     DEFAULT_TRAINER,

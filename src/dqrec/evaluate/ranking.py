@@ -65,7 +65,7 @@ def top_k(scorer: Scorer, users: np.ndarray, masked: UserItems, k: int, batch_si
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
         # A copy: the scorer may return a view (of a cache, or an expanded row) that masking must not write into.
-        scores = scorer(torch.from_numpy(batch)).float().clone()  # (B, I)
+        scores = scorer(torch.tensor(batch)).float().clone()  # (B, I); torch.tensor copies: batch may be read-only
         rows, items = masked.pairs_of(batch)
         scores[torch.from_numpy(rows).to(scores.device), torch.from_numpy(items).to(scores.device)] = float("-inf")
         result[start : start + len(batch)] = torch.topk(scores, k, dim=1).indices.cpu().numpy()

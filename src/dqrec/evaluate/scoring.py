@@ -16,7 +16,7 @@ from dqrec.data.artifacts import read_items, read_split, read_users
 from dqrec.evaluate.ranking import UserItems
 from dqrec.evaluate.report import evaluate
 from dqrec.layout import Workspace
-from dqrec.quantize.artifacts import read_sids
+from dqrec.quantize.sid_tables import read_sids
 
 
 class TestInputs(NamedTuple):
