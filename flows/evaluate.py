@@ -8,8 +8,10 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from dqrec.cf.artifacts import load_trained, trained_variants
+from dqrec.evaluate.artifacts import write_per_user
 from dqrec.evaluate.plots import quintile_bars
-from dqrec.evaluate.scoring import attach_test_inputs, score_test
+from dqrec.evaluate.report import Evaluation
+from dqrec.evaluate.scoring import attach_test_inputs, score_test_users
 from dqrec.training import TrainerConfig, device_of
 from flows.common import WORKSPACE, run_stage, section
 
@@ -17,15 +19,16 @@ HEADLINE = ("recall@20", "ndcg@20", "recall@50", "ndcg@50", "hr@20", "coverage@2
 
 
 @task(cache_policy=NO_CACHE)
-def evaluate_variant(variant: str, device: str) -> dict:
+def evaluate_variant(variant: str, device: str) -> Evaluation:
     model = load_trained(WORKSPACE, variant)
-    return score_test(model, attach_test_inputs(model, WORKSPACE), device)
+    return score_test_users(model, attach_test_inputs(model, WORKSPACE), device)
 
 
 @flow(name="evaluate", log_prints=True)
 def evaluate_flow() -> dict:
     device = str(device_of(section("trainer", TrainerConfig)))
-    reports = {variant: evaluate_variant(variant, device) for variant in trained_variants(WORKSPACE)}
+    evaluations = {variant: evaluate_variant(variant, device) for variant in trained_variants(WORKSPACE)}
+    reports = {variant: evaluation.report for variant, evaluation in evaluations.items()}
     metrics = dict(reports)
     if {"base", "full"} <= set(reports):
         metrics["full_vs_base"] = {
@@ -33,6 +36,7 @@ def evaluate_flow() -> dict:
         } | {"sparsest_users_recall@20": reports["full"]["by_user_activity"][0]["recall@20"]
              - reports["base"]["by_user_activity"][0]["recall@20"]}
     WORKSPACE.write_metrics("evaluate", metrics)
+    write_per_user(WORKSPACE.evaluate_dir, {variant: e.per_user for variant, e in evaluations.items()})
     quintile_bars(reports, WORKSPACE.plot_file("evaluate_quintiles.png"))
     logger = get_run_logger()
     for variant, report in reports.items():

@@ -9,6 +9,7 @@ that stage's ``artifacts`` module::
     data/quantize/  dqrec.quantize.artifacts    user.ckpt, item.ckpt: DQ-VAE codebooks
     data/sids/      dqrec.quantize.sid_tables   user.parquet, item.parquet (c_1..c_L), code_sizes.json (J)
     data/train/     dqrec.cf.artifacts          <variant>.ckpt (self-describing), variants.json
+    data/evaluate/  dqrec.evaluate.artifacts    per_user.parquet: each variant's test metrics per user
     metrics/<stage>.json, plots/
 """
 
@@ -37,6 +38,7 @@ class Workspace:
     quantize_dir = _stage_folder("quantize")
     sids_dir = _stage_folder("sids")
     train_dir = _stage_folder("train")
+    evaluate_dir = _stage_folder("evaluate")
 
     @property
     def params_file(self) -> Path:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dqrec.evaluate.ranking import UserItems
-from dqrec.evaluate.report import evaluate, popularity_profile, quintiles
+from dqrec.evaluate.report import evaluate, evaluate_users, popularity_profile, quintiles
 
 
 def test_quintiles_are_equal_sized_and_ordered() -> None:
@@ -64,3 +64,25 @@ def test_popularity_profile_tells_a_head_heavy_split_from_one_drawn_like_train()
 def test_popularity_profile_refuses_what_it_cannot_profile(items: np.ndarray, share: float, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         popularity_profile(np.array([3, 1]), items, share)
+
+
+def test_the_per_user_metrics_average_to_the_report_and_name_each_user_once() -> None:
+    n_users, n_items = 40, 60
+    rng = np.random.default_rng(1)
+    known = UserItems.from_pairs(np.repeat(np.arange(n_users), 4), rng.integers(0, n_items, 4 * n_users),
+                                 n_users, n_items)
+    with_targets = np.arange(0, n_users, 2)  # half the users have a test item
+    targets = UserItems.from_pairs(with_targets, rng.integers(0, n_items, len(with_targets)), n_users, n_items)
+    scores = torch.from_numpy(rng.random((n_users, n_items)).astype(np.float32))
+    activity = rng.integers(1, 30, n_users)
+
+    evaluation = evaluate_users(lambda users: scores[users], known, targets, activity, np.ones(n_items))
+
+    per_user = evaluation.per_user
+    assert per_user["user_id"].tolist() == with_targets.tolist()
+    assert per_user["train_interactions"].tolist() == activity[with_targets].tolist()
+    for metric in ("recall@10", "ndcg@20", "ndcg@50"):
+        assert per_user[metric].mean() == pytest.approx(evaluation.report[metric])
+    # The sparsest fifth, taken from the per-user table, is the report's group 0.
+    sparsest = per_user[quintiles(per_user["train_interactions"].to_numpy()) == 0]
+    assert sparsest["ndcg@20"].mean() == pytest.approx(evaluation.report["by_user_activity"][0]["ndcg@20"])

@@ -3,9 +3,10 @@ user activity and item popularity (where sparsity hurts most)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from dqrec.evaluate.ranking import Scorer, UserItems, ranking_metrics, top_k
 
@@ -39,9 +40,20 @@ def popularity_profile(item_popularity: np.ndarray, items: np.ndarray, head_shar
             "head_share": float(head[items].mean())}
 
 
+class Evaluation(NamedTuple):
+    report: dict[str, Any]  # the means, coverage and breakdowns below
+    per_user: pd.DataFrame  # user_id, train_interactions, recall@K and ndcg@K per evaluated user (for paired tests)
+
+
 def evaluate(scorer: Scorer, known: UserItems, targets: UserItems, train_counts_users: np.ndarray,
              train_counts_items: np.ndarray, ks: tuple[int, ...] = KS) -> dict[str, Any]:
     """Full-ranking metrics of ``scorer`` for every user with a target; ``known`` items are masked."""
+    return evaluate_users(scorer, known, targets, train_counts_users, train_counts_items, ks).report
+
+
+def evaluate_users(scorer: Scorer, known: UserItems, targets: UserItems, train_counts_users: np.ndarray,
+                   train_counts_items: np.ndarray, ks: tuple[int, ...] = KS) -> Evaluation:
+    """``evaluate``'s report and the per-user metrics it averages."""
     if max(ks) > targets.n_items:
         raise ValueError(f"cannot rank the top {max(ks)} of {targets.n_items} items; use smaller K")
     users = np.flatnonzero(targets.counts(np.arange(len(targets.indptr) - 1)) > 0)
@@ -67,4 +79,7 @@ def evaluate(scorer: Scorer, known: UserItems, targets: UserItems, train_counts_
         {"group": g, "targets": int((popularity == g).sum()),
          "recall@20": float(hit[popularity == g].mean()) if (popularity == g).any() else 0.0}
         for g in range(N_GROUPS)]
-    return report
+    per_user_frame = pd.DataFrame({"user_id": users.astype(np.int64),
+                                   "train_interactions": train_counts_users[users].astype(np.int64),
+                                   **{name: per_user[name] for name in per_user if not name.startswith("hr@")}})
+    return Evaluation(report, per_user_frame)

@@ -1,0 +1,186 @@
+"""Variants compared over seeds: mean ± std of test metrics per variant and paired tests over users.
+
+    python -m benchmarks.seeds --dataset ml-100k --seeds 5            # run, save under results/seeds/, print
+    python -m benchmarks.seeds --dataset ml-1m --seeds 3 --set train.dim=128 --name ml-1m-dim128
+    python -m benchmarks.seeds --summarise results/seeds/ml-100k      # the table again, from the saved runs
+
+For each seed s (2025, 2026, ...) the pipeline runs in one fresh workspace with ``pretrain.seed`` and
+``train.seed`` set to s (the SIDs depend on pre-training, so both move together); ingest and split run once. Each
+run's validation and test metrics, its per-user test metrics and its params are kept in
+``results/seeds/<name>/seed-<s>/``. The table: per variant, mean ± std over seeds of validation NDCG@20 (what
+selection may look at) and test Recall@20 / NDCG@20; then each variant against the baseline, paired over users
+(each user's difference averaged over the seeds, then a paired bootstrap interval and a sign-flip test,
+``dqrec.evaluate.paired``), over all users and over the sparsest fifth (by train interactions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from benchmarks.pipeline import REPO_ROOT, workspace_copy
+
+from dqrec.evaluate.artifacts import PER_USER, read_per_user
+from dqrec.evaluate.paired import PairedComparison, paired_comparison
+from dqrec.evaluate.report import quintiles
+from dqrec.layout import Workspace
+
+RESULTS = REPO_ROOT / "results" / "seeds"
+FIRST_SEED = 2025
+METRICS = ("recall@20", "ndcg@20")
+BASELINE = "base"
+
+
+def set_seed(root: Path, seed: int) -> None:
+    path = root / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["pretrain"]["seed"] = params["train"]["seed"] = seed
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run_seed(root: Path, seed: int, env: dict[str, str], out: Path) -> float:
+    """One pipeline run at ``seed`` in workspace ``root``; its results copied to ``out``. Returns seconds."""
+    set_seed(root, seed)
+    start = time.perf_counter()
+    with open(root / f"seed-{seed}.log", "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "flows.pipeline"], cwd=root, env=env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for line in process.stdout:
+            log.write(line)
+            if "Running stage" in line or "on test" in line:
+                print(f"  seed {seed} {time.perf_counter() - start:6.0f} s  {line.strip()}", flush=True)
+    if process.wait() != 0:
+        sys.exit(f"seed {seed}: the pipeline failed; its log: {root / f'seed-{seed}.log'}")
+    workspace = Workspace(root)
+    out.mkdir(parents=True, exist_ok=True)
+    for stage in ("train", "evaluate"):
+        shutil.copy2(workspace.metrics_file(stage), out / f"{stage}.json")
+    shutil.copy2(workspace.evaluate_dir / PER_USER, out / PER_USER)
+    shutil.copy2(workspace.params_file, out / "params.yaml")
+    return time.perf_counter() - start
+
+
+class SeedRuns:
+    """The saved runs of one comparison: per seed, validation NDCG@20 per variant and per-user test metrics."""
+
+    def __init__(self, folder: Path) -> None:
+        runs = sorted(folder.glob("seed-*"), key=lambda p: int(p.name.split("-")[1]))
+        if not runs:
+            raise SystemExit(f"{folder}: no seed-*/ runs (run `python -m benchmarks.seeds --dataset ...` first)")
+        self.folder = folder
+        self.seeds = [int(run.name.split("-")[1]) for run in runs]
+        self.validation = [{v: m["val_ndcg@20"] for v, m in json.loads((run / "train.json").read_text()).items()}
+                           for run in runs]
+        self.per_user = [read_per_user(run) for run in runs]
+        self.dataset = yaml.safe_load((runs[0] / "params.yaml").read_text())["data"]["dataset"]
+        self.variants = list(self.validation[0])
+
+    def values(self, variant: str, metric: str, users: np.ndarray | None = None) -> np.ndarray:
+        """(seeds, users) of one variant's per-user test metric, users in one order for every seed."""
+        rows = []
+        for frame in self.per_user:
+            series = frame[frame["variant"] == variant].set_index("user_id")[metric]
+            rows.append(series.reindex(users if users is not None else series.index).to_numpy())
+        return np.stack(rows)
+
+    def sparsest_users(self) -> np.ndarray:
+        """The sparsest fifth of the evaluated users by train interactions (the same in every seed: one split)."""
+        first = self.per_user[0]
+        users = first[first["variant"] == self.variants[0]]
+        return users["user_id"].to_numpy()[quintiles(users["train_interactions"].to_numpy()) == 0]
+
+
+def summary(runs: SeedRuns) -> dict:
+    """Mean ± std per variant and every variant against the baseline, paired over users (the table's numbers)."""
+    result: dict = {"dataset": runs.dataset, "seeds": runs.seeds, "variants": {}, "against_base": {}}
+    first = runs.per_user[0]
+    all_users = np.sort(first.loc[first["variant"] == BASELINE, "user_id"].to_numpy())
+    for variant in runs.variants:
+        valid = np.array([v[variant] for v in runs.validation])
+        entry = {"val_ndcg@20": [float(valid.mean()), float(valid.std(ddof=1)) if len(valid) > 1 else 0.0]}
+        for metric in METRICS:
+            per_seed = runs.values(variant, metric, all_users).mean(1)  # (seeds,)
+            entry[metric] = [float(per_seed.mean()), float(per_seed.std(ddof=1)) if len(per_seed) > 1 else 0.0]
+        result["variants"][variant] = entry
+    groups = {"all": all_users, "sparsest_fifth": runs.sparsest_users()}
+    for variant in (v for v in runs.variants if v != BASELINE):
+        result["against_base"][variant] = {
+            group: {metric: paired_comparison(runs.values(BASELINE, metric, users),
+                                              runs.values(variant, metric, users))._asdict() for metric in METRICS}
+            for group, users in groups.items()}
+    return result
+
+
+def _cell(test: PairedComparison | dict) -> str:
+    t = test if isinstance(test, dict) else test._asdict()
+    return (f"{t['relative']:+6.1%} [{t['ci_low']:+.4f}, {t['ci_high']:+.4f}] p={t['p_value']:.3f}")
+
+
+def table(result: dict) -> str:
+    seeds = result["seeds"]
+    lines = [f"{result['dataset']}: {len(seeds)} seeds ({seeds[0]}-{seeds[-1]}), pretrain.seed = train.seed; "
+             "validation-selected checkpoints",
+             f"{'variant':<9} {'valid NDCG@20':>17} {'test Recall@20':>17} {'test NDCG@20':>17}"]
+    for variant, entry in result["variants"].items():
+        lines.append(f"{variant:<9} " + " ".join(f"{entry[k][0]:>8.4f} ± {entry[k][1]:.4f}"
+                                                 for k in ("val_ndcg@20", *METRICS)))
+    for variant, groups in result["against_base"].items():
+        lines.append(f"{variant} vs {BASELINE}, paired over users (Δ %, 95 % interval of the mean difference, p):")
+        for group, tests in groups.items():
+            users = tests[METRICS[0]]["users"]
+            lines.append(f"  {group.replace('_', ' ')} ({users} users)".ljust(30)
+                         + "   ".join(f"{metric} {_cell(tests[metric])}" for metric in METRICS))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--seeds", type=int, default=5, help="how many seeds, from 2025 on (default 5)")
+    parser.add_argument("--variants", type=lambda text: text.split(","), default=None,
+                        help="comma-separated train.variants (default: params.yaml's; base is always added)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one param of the workspace's params.yaml (repeatable)")
+    parser.add_argument("--name", default=None, help="folder name under results/seeds/ (default: the dataset)")
+    parser.add_argument("--summarise", type=Path, default=None, metavar="FOLDER",
+                        help="only print the table of runs saved in FOLDER")
+    args = parser.parse_args()
+    if args.summarise is not None:
+        print(table(summary(SeedRuns(args.summarise))))
+        return
+    if args.seeds < 2:
+        raise SystemExit("--seeds: a comparison over seeds needs at least 2")
+    variants = args.variants and ([BASELINE] + [v for v in args.variants if v != BASELINE])
+    out = RESULTS / (args.name or args.dataset)
+    if out.exists():
+        raise SystemExit(f"{out} exists: pass another --name, or remove it to rerun")
+    shared = REPO_ROOT.parent / "shared" / "datasets"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DQREC_DATA_HOME": os.environ.get("DQREC_DATA_HOME", str(shared if shared.is_dir() else "data/raw")),
+           "GIT_AUTHOR_NAME": "benchmark", "GIT_AUTHOR_EMAIL": "benchmark@dqrec.invalid",
+           "GIT_COMMITTER_NAME": "benchmark", "GIT_COMMITTER_EMAIL": "benchmark@dqrec.invalid"}
+    env.pop("PREFECT_API_URL", None)
+    root = Path(tempfile.mkdtemp(prefix="dqrec-seeds-"))
+    try:
+        workspace_copy(root, args.dataset, variants, args.overrides, env)
+        for seed in range(FIRST_SEED, FIRST_SEED + args.seeds):
+            seconds = run_seed(root, seed, env, out / f"seed-{seed}")
+            print(f"seed {seed}: {seconds / 60:.1f} min", flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    result = summary(SeedRuns(out))
+    (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The seed harness's table: means over seeds, and paired tests over the right users."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from benchmarks.seeds import SeedRuns, summary, table
+
+
+def save_run(folder: Path, seed: int, base: np.ndarray, full: np.ndarray, activity: np.ndarray) -> None:
+    run = folder / f"seed-{seed}"
+    run.mkdir(parents=True)
+    (run / "train.json").write_text(json.dumps({"base": {"val_ndcg@20": 0.1 + seed % 10 / 1000},
+                                                "full": {"val_ndcg@20": 0.2}}))
+    (run / "params.yaml").write_text(yaml.safe_dump({"data": {"dataset": "toy"}}))
+    users = np.arange(len(base))
+    frames = [pd.DataFrame({"variant": variant, "user_id": users, "train_interactions": activity,
+                            "recall@20": values, "ndcg@20": values / 2})
+              for variant, values in (("base", base), ("full", full))]
+    pd.concat(frames).sample(frac=1, random_state=seed).to_parquet(run / "per_user.parquet", index=False)  # any order
+
+
+def test_the_summary_averages_seeds_and_finds_a_gain_only_the_sparse_users_have(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    activity = np.arange(1, 201)  # user u has u train interactions: users 0..39 are the sparsest fifth
+    for seed in (2025, 2026, 2027):
+        base = rng.random(200) * 0.4
+        full = base + np.where(activity <= 40, 0.1, 0.0)  # better for the sparsest fifth, the same elsewhere
+        save_run(tmp_path, seed, base, full, activity)
+
+    result = summary(SeedRuns(tmp_path))
+
+    assert result["dataset"] == "toy" and result["seeds"] == [2025, 2026, 2027]
+    assert result["variants"]["base"]["val_ndcg@20"][0] == pytest.approx(0.106)
+    sparse = result["against_base"]["full"]["sparsest_fifth"]["recall@20"]
+    overall = result["against_base"]["full"]["all"]["recall@20"]
+    assert sparse["users"] == 40 and sparse["difference"] == pytest.approx(0.1) and sparse["p_value"] < 0.001
+    assert overall["users"] == 200 and overall["difference"] == pytest.approx(0.02)
+    assert overall["ci_low"] > 0
+    shown = table(result)
+    assert "toy: 3 seeds (2025-2027)" in shown and "sparsest fifth (40 users)" in shown
+
+
+def test_no_saved_runs_says_how_to_make_them(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="no seed-.*runs"):
+        SeedRuns(tmp_path)
