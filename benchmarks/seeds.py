@@ -2,7 +2,7 @@
 
     python -m benchmarks.seeds --dataset ml-100k --seeds 5            # run, save under results/seeds/, print
     python -m benchmarks.seeds --dataset ml-1m --seeds 3 --set train.dim=128 --name ml-1m-dim128
-    python -m benchmarks.seeds --summarise results/seeds/ml-100k      # the table again, from the saved runs
+    python -m benchmarks.seeds --summarise results/seeds/ml-100k      # summary.json and table from the saved runs
 
 For each seed s (2025, 2026, ...) the pipeline runs in one fresh workspace with ``pretrain.seed`` and
 ``train.seed`` set to s (the SIDs depend on pre-training, so both move together); ingest and split run once. Each
@@ -10,7 +10,10 @@ run's validation and test metrics, its per-user test metrics and its params are 
 ``results/seeds/<name>/seed-<s>/``. The table: per variant, mean ± std over seeds of validation NDCG@20 (what
 selection may look at) and test Recall@20 / NDCG@20; then each variant against the baseline, paired over users
 (each user's difference averaged over the seeds, then a paired bootstrap interval and a sign-flip test,
-``dqrec.evaluate.paired``), over all users and over the sparsest fifth (by train interactions).
+``dqrec.evaluate.paired``), over all users and over the sparsest fifth (by train interactions); and paired over
+seeds (each seed's mean metric, base and variant of one seed paired): how many seeds the variant wins and the
+sign-flip p over seeds. The users' test holds the seeds fixed; the seeds' test asks whether another draw of seeds
+would agree, and with few seeds it cannot go below 2 / 2^S (0.0625 for 5 seeds).
 """
 
 from __future__ import annotations
@@ -117,6 +120,12 @@ def summary(runs: SeedRuns) -> dict:
             group: {metric: paired_comparison(runs.values(BASELINE, metric, users),
                                               runs.values(variant, metric, users))._asdict() for metric in METRICS}
             for group, users in groups.items()}
+        seeds = {}
+        for metric in METRICS:
+            base, mine = (runs.values(v, metric, all_users).mean(1) for v in (BASELINE, variant))  # (seeds,) each
+            seeds[metric] = paired_comparison(base, mine)._asdict() | {"wins": int((mine > base).sum()),
+                                                                      "per_seed": (mine - base).tolist()}
+        result["against_base"][variant]["seeds"] = seeds
     return result
 
 
@@ -134,8 +143,13 @@ def table(result: dict) -> str:
         lines.append(f"{variant:<9} " + " ".join(f"{entry[k][0]:>8.4f} ± {entry[k][1]:.4f}"
                                                  for k in ("val_ndcg@20", *METRICS)))
     for variant, groups in result["against_base"].items():
-        lines.append(f"{variant} vs {BASELINE}, paired over users (Δ %, 95 % interval of the mean difference, p):")
+        lines.append(f"{variant} vs {BASELINE}, paired (Δ %, 95 % interval of the mean difference, p):")
         for group, tests in groups.items():
+            if group == "seeds":
+                lines.append(f"  over seeds ({len(seeds)} pairs)".ljust(30) + "   ".join(
+                    f"{metric} {_cell(tests[metric])}, won {tests[metric]['wins']} of {len(seeds)}"
+                    for metric in METRICS))
+                continue
             users = tests[METRICS[0]]["users"]
             lines.append(f"  {group.replace('_', ' ')} ({users} users)".ljust(30)
                          + "   ".join(f"{metric} {_cell(tests[metric])}" for metric in METRICS))
@@ -152,10 +166,12 @@ def main() -> None:
                         help="override one param of the workspace's params.yaml (repeatable)")
     parser.add_argument("--name", default=None, help="folder name under results/seeds/ (default: the dataset)")
     parser.add_argument("--summarise", type=Path, default=None, metavar="FOLDER",
-                        help="only print the table of runs saved in FOLDER")
+                        help="no runs: recompute FOLDER/summary.json from the runs saved there and print the table")
     args = parser.parse_args()
     if args.summarise is not None:
-        print(table(summary(SeedRuns(args.summarise))))
+        result = summary(SeedRuns(args.summarise))
+        (args.summarise / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(table(result))
         return
     if args.seeds < 2:
         raise SystemExit("--seeds: a comparison over seeds needs at least 2")

@@ -28,6 +28,7 @@ CF_METRICS = ("train", "evaluate")  # all a named snapshot keeps: its upstream s
 START, END = "<!-- results:quantize:start -->", "<!-- results:quantize:end -->"
 EVAL_START, EVAL_END = "<!-- results:evaluate:start -->", "<!-- results:evaluate:end -->"
 COMPARISON_START, COMPARISON_END = "<!-- results:comparison:start -->", "<!-- results:comparison:end -->"
+SEEDS_START, SEEDS_END = "<!-- results:seeds:start -->", "<!-- results:seeds:end -->"
 COMPARISONS = "comparisons.yaml"
 # Params the baseline never reads: the semantic IDs' stages and the SID variants' own switches. Two runs that differ
 # only in these trained the same baseline.
@@ -193,12 +194,45 @@ def _fill(text: str, start: str, end: str, content: str, readme: Path) -> str:
     return f"{head}{start}\n{note}\n\n{content}\n\n{end}{tail}"
 
 
+def _mean_std(pair: list[float]) -> str:
+    return f"{pair[0]:.4f} ± {pair[1]:.4f}"
+
+
+def _paired(test: dict[str, Any]) -> str:
+    return f"{test['relative']:+.1%} (p {test['p_value']:.3f})".replace("%", " %")
+
+
+def seeds_table(results: Path = RESULTS_DIR / "seeds") -> str:
+    """One row per variant against the baseline, from each ``benchmarks/seeds.py`` comparison's summary.json."""
+    rows = ["| comparison | seeds | validation NDCG@20, base / variant | variant | test Recall@20, base | "
+            "test Recall@20, variant | test NDCG@20, base | test NDCG@20, variant | Δ Recall@20 (p) | Δ NDCG@20 (p) | "
+            "sparsest fifth: Δ Recall@20 (p) | Δ NDCG@20 (p) | over seeds: NDCG@20 won, p |",
+            "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for path in sorted(results.glob("*/summary.json")) if results.is_dir() else []:
+        result = json.loads(path.read_text())
+        base = result["variants"]["base"]
+        for variant, groups in result["against_base"].items():
+            mine = result["variants"][variant]
+            rows.append(
+                f"| `{path.parent.name}` ({result['dataset']}) | {len(result['seeds'])} | "
+                f"{base['val_ndcg@20'][0]:.4f} / {mine['val_ndcg@20'][0]:.4f} | {variant} | "
+                f"{_mean_std(base['recall@20'])} | {_mean_std(mine['recall@20'])} | {_mean_std(base['ndcg@20'])} | "
+                f"{_mean_std(mine['ndcg@20'])} | {_paired(groups['all']['recall@20'])} | "
+                f"{_paired(groups['all']['ndcg@20'])} | {_paired(groups['sparsest_fifth']['recall@20'])} | "
+                f"{_paired(groups['sparsest_fifth']['ndcg@20'])} | "
+                f"{groups['seeds']['ndcg@20']['wins']} of {len(result['seeds'])}, "
+                f"p {groups['seeds']['ndcg@20']['p_value']:.3f} |")
+    return "\n".join(rows)
+
+
 def rewrite_readme(readme: Path = README, results: Path = RESULTS_DIR, params: Path = PARAMS) -> None:
     text = _fill(readme.read_text(), START, END, tables(results), readme)
     if EVAL_START in text:
         text = _fill(text, EVAL_START, EVAL_END, evaluation_table(results, params), readme)
     if COMPARISON_START in text:
         text = _fill(text, COMPARISON_START, COMPARISON_END, comparison_table(results), readme)
+    if SEEDS_START in text:
+        text = _fill(text, SEEDS_START, SEEDS_END, seeds_table(results / "seeds"), readme)
     readme.write_text(text)
 
 

@@ -42,6 +42,9 @@ def test_the_summary_averages_seeds_and_finds_a_gain_only_the_sparse_users_have(
     assert sparse["users"] == 40 and sparse["difference"] == pytest.approx(0.1) and sparse["p_value"] < 0.001
     assert overall["users"] == 200 and overall["difference"] == pytest.approx(0.02)
     assert overall["ci_low"] > 0
+    over_seeds = result["against_base"]["full"]["seeds"]["recall@20"]
+    assert over_seeds["wins"] == 3 and over_seeds["per_seed"] == pytest.approx([0.02] * 3)
+    assert over_seeds["p_value"] == pytest.approx(2 / 8, abs=0.03)  # 3 seeds: the smallest p there is
     shown = table(result)
     assert "toy: 3 seeds (2025-2027)" in shown and "sparsest fifth (40 users)" in shown
 

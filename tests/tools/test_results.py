@@ -15,6 +15,7 @@ from tools.results import (
     comparison_table,
     params_differing,
     rewrite_readme,
+    seeds_table,
     snapshot,
 )
 
@@ -142,3 +143,21 @@ def test_the_committed_readme_shows_what_the_committed_results_hold(tmp_path: Pa
     rewrite_readme(readme, root / "results", root / "params.yaml")
 
     assert readme.read_text() == (root / "README.md").read_text(), "run `python -m tools.results readme`"
+
+
+def test_the_seeds_table_shows_means_and_the_paired_tests_of_each_comparison(tmp_path: Path) -> None:
+    test = {"users": 10, "mean_a": 0.1, "mean_b": 0.11, "difference": 0.01, "relative": 0.1, "ci_low": 0.0,
+            "ci_high": 0.02, "p_value": 0.0312}
+    result = {"dataset": "toy", "seeds": [2025, 2026],
+              "variants": {"base": {"val_ndcg@20": [0.05, 0.001], "recall@20": [0.2, 0.01], "ndcg@20": [0.1, 0.002]},
+                           "full": {"val_ndcg@20": [0.06, 0.001], "recall@20": [0.22, 0.01], "ndcg@20": [0.11, 0.003]}},
+              "against_base": {"full": {group: {"recall@20": test, "ndcg@20": test | {"relative": -0.05, "wins": 1}}
+                                        for group in ("all", "sparsest_fifth", "seeds")}}}
+    (tmp_path / "toy-run").mkdir()
+    (tmp_path / "toy-run" / "summary.json").write_text(json.dumps(result))
+
+    rows = seeds_table(tmp_path).splitlines()
+    assert len(rows) == 3
+    assert rows[2] == ("| `toy-run` (toy) | 2 | 0.0500 / 0.0600 | full | 0.2000 ± 0.0100 | 0.2200 ± 0.0100 | "
+                       "0.1000 ± 0.0020 | 0.1100 ± 0.0030 | +10.0 % (p 0.031) | -5.0 % (p 0.031) | "
+                       "+10.0 % (p 0.031) | -5.0 % (p 0.031) | 1 of 2, p 0.031 |")
