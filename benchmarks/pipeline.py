@@ -48,6 +48,9 @@ def workspace_copy(root: Path, dataset: str, variants: list[str] | None, overrid
         if source.is_file() and name != "dvc.lock" and not name.startswith(("metrics/", "plots/")):
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name)
+    # The copy runs its own code: the editable install would otherwise import the checkout's src/, which may
+    # change while a long benchmark runs.
+    env["PYTHONPATH"] = os.pathsep.join([str(root / "src"), str(root)])
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["data"]["dataset"] = dataset
     if variants:

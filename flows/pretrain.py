@@ -26,7 +26,8 @@ def pretrain_to_disk(config: PretrainConfig, trainer: TrainerConfig) -> dict | N
     best = result.best_epoch - 1
     metrics = {"epochs": len(result.history["train_loss"]), "best_epoch": result.best_epoch,
                "train_loss": result.history["train_loss"][best], "val_loss": result.history["val_loss"][best],
-               "users": len(result.users), "items": len(result.items)}
+               "users": len(result.users), "items": len(result.items), "dim": int(result.items.shape[1]),
+               "text_words": result.text_words}
     WORKSPACE.write_metrics("pretrain", metrics)
     return metrics
 

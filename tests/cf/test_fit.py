@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dqrec.cf.fit import VARIANTS, FitConfig, PlateauDecay, ReplayRates, fit_cf
+from dqrec.cf.fit import VARIANTS, FitConfig, PlateauDecay, ReplayRates, fit_cf, seeded_model
 from dqrec.cf.model import CFConfig, Loss, SidTower, TwoTowerCF, drop_entries, vector_dropout
 
 
@@ -77,6 +77,25 @@ def test_sid_dropout_drops_whole_levels_while_training_only() -> None:
     assert (errors.min(1).values < 1e-5).all()  # every row is one such mask
     kept = masks[errors.argmin(1)]  # (B, L)
     assert 0.45 < kept.mean() < 0.55  # about half of the levels survive
+
+
+def test_gated_sids_start_as_the_baseline_and_open_where_training_finds_them_useful(toy) -> None:
+    train, valid, users, items, sids = toy
+    gated = FitConfig(model=CFConfig(dim=16, n_negatives=32, sid_features=True, linkage=True, sid_gate=True),
+                      epochs=3, patience=3, batch_size=256, progress=False)
+    base = replace(gated, model=replace(gated.model, sid_features=False, linkage=False))
+    full_model, base_model = seeded_model(train, users, items, sids, gated), seeded_model(train, users, items, None,
+                                                                                          base)
+    # The same seed draws the ID tables first, so at initialisation the gated towers are the baseline's.
+    full_model.eval(), base_model.eval()
+    everyone = torch.arange(len(users))
+    assert torch.allclose(full_model.user_vectors(everyone), base_model.user_vectors(everyone), atol=1e-6)
+
+    result = fit_cf(train, valid, users, items, sids, gated)
+    # The toy SIDs tell the taste groups apart at level 1: its gates open.
+    assert result.model.user_sids.gates.abs()[0].item() > 0.01
+    assert result.model.item_sids.gates.abs()[0].item() > 0.01
+    assert result.model.neighbour_gates.abs().min().item() > 0.0
 
 
 def test_vector_dropout_drops_whole_vectors_while_training_only() -> None:

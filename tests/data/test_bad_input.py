@@ -225,3 +225,34 @@ def test_attribute_domains_are_not_imposed_on_other_datasets(tmp_path: Path) -> 
     })
 
     assert ingest(folder, IngestConfig("mine")).vocab["user"]["gender"] == ["nonbinary"]
+
+
+@pytest.mark.parametrize(
+    ("inter", "line", "column", "expected"),
+    [
+        ('{"1": [5, 3],\n "1": [4]}', 2, None, "each key once (first on line 1)"),  # json.loads keeps the last
+        ('{"1": [5, 3],\n "2": [4, "7", 2.5]}', 2, "item_id", "integer item ids"),
+        ('{"1": [5, 3],\n "2": 4}', 2, "user_id", "a list of item ids"),
+        ('{"1": [5, 3],\n "2": [4, -1]}', 2, "item_id", "a non-negative integer item id"),
+        ('{"1": [5, 3],\n "2": [4,]}', 2, None, "a JSON value (Expecting value)"),
+        ('[[5, 3]]', 1, None, "a JSON object {...} at the top level"),
+    ],
+)
+def test_lcrec_json_problems_name_the_line(tmp_path: Path, inter: str, line: int, column: str | None,
+                                            expected: str) -> None:
+    folder = write_files(tmp_path / "lc", {"Bad.inter.json": inter})
+    with pytest.raises(DataError) as err:
+        ingest(folder, IngestConfig("lc"))
+
+    assert problems_of(err)[0] == (line, column, expected)
+    assert "Bad.inter.json, line" in err.value.report()
+
+
+def test_lcrec_item_records_must_be_objects_of_strings(tmp_path: Path) -> None:
+    folder = write_files(tmp_path / "lc", {"Bad.inter.json": '{"1": [5, 3]}',
+                                           "Bad.item.json": '{"5": {"title": 7},\n "3": "Staples"}'})
+    with pytest.raises(DataError) as err:
+        ingest(folder, IngestConfig("lc"))
+
+    assert problems_of(err) == [(1, "title", "a string"),
+                                (2, "item_id", "an object with title, description, brand, categories")]

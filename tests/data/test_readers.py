@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -78,6 +79,26 @@ def test_s3rec_sequences_keep_their_order_and_item_attributes(tmp_path: Path) ->
     assert dataset.stats["attribute_coverage"]["item.attribute"] == pytest.approx(2 / 3)
 
 
+def test_lcrec_json_sequences_keep_their_order_and_items_their_text(tmp_path: Path) -> None:
+    items = {"3": {"title": "Kit ", "description": "A relay kit.", "brand": "Supco",
+                   "categories": "Industrial & Scientific,Tapes, Adhesives & Sealants"},
+             "5": {"title": "Staples", "description": "", "brand": "", "categories": ""}}
+    folder = write_files(tmp_path / "lc", {"Toy.inter.json": '{"1": [5, 3, 4],\n "2": [3, 5]}',
+                                           "Toy.item.json": json.dumps(items, indent=1)})
+    dataset = ingest(folder, IngestConfig("lc"))
+
+    assert detect_format(folder) is Format.LCREC
+    first_user = dataset.interactions[dataset.interactions["user_id"] == 0]
+    assert dataset.items.loc[first_user["item_id"], "raw_id"].tolist() == ["5", "3", "4"]
+    assert dataset.source["split"] == "leave_one_out"
+    by_raw = dataset.items.set_index("raw_id")
+    assert by_raw.loc["3", "title"] == "Kit" and by_raw.loc["3", "description"] == "A relay kit."
+    assert pd.isna(by_raw.loc["5", "description"])  # empty text is missing, not ""
+    assert dataset.vocab["item"]["category"] == ["Adhesives & Sealants", "Industrial & Scientific", "Tapes"]
+    assert dataset.vocab["item"]["brand"] == ["Supco"]
+    assert set(dataset.items.columns) == {"item_id", "raw_id", "title", "description", "brand", "category"}
+
+
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_users_own_tables(tmp_path: Path, suffix: str) -> None:
     frame = pd.DataFrame({"user_id": [7, 7, 8, 8], "item_id": [1, 2, 1, 3], "timestamp": [5, 6, 7, 8]})
@@ -104,6 +125,7 @@ def test_users_own_tables(tmp_path: Path, suffix: str) -> None:
         ("ml-100k", 943, 1682, 100_000),
         ("ml-1m", 6040, 3706, 1_000_209),
         ("amazon-beauty-s3rec", 22_363, 12_101, 198_502),
+        ("amazon-scientific-lcrec", 8_317, 4_344, 58_492),
     ],
 )
 def test_real_dataset_counts(name: str, users: int, items: int, interactions: int) -> None:
@@ -128,3 +150,13 @@ def test_real_movielens_attributes_are_all_present() -> None:
     assert set(dataset.users.columns) == {"user_id", "raw_id", "gender", "age", "occupation"}
     assert min(dataset.stats["attribute_coverage"].values()) == 1.0
     assert "Toy Story" in dataset.items["title"].tolist()
+
+
+def test_real_scientific_items_keep_their_text_and_attributes() -> None:
+    dataset = ingest(shared_dataset("amazon-scientific-lcrec"), IngestConfig("amazon-scientific-lcrec"))
+
+    assert dataset.items["title"].notna().sum() == 4_344
+    assert dataset.items["description"].notna().sum() == 4_221  # SOURCE.md's count of non-empty descriptions
+    coverage = dataset.stats["attribute_coverage"]
+    assert coverage["item.brand"] == pytest.approx(4_332 / 4_344)
+    assert coverage["item.category"] == pytest.approx(4_213 / 4_344)

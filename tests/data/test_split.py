@@ -77,7 +77,7 @@ def test_given_split_samples_validation_from_train_reproducibly() -> None:
 @pytest.mark.parametrize(
     ("name", "train", "valid", "test"),
     [("ml-100k", 80_024, 9_988, 9_988), ("ml-1m", 800_309, 99_950, 99_950),
-     ("amazon-beauty-s3rec", 153_776, 22_363, 22_363)],
+     ("amazon-beauty-s3rec", 153_776, 22_363, 22_363), ("amazon-scientific-lcrec", 41_858, 8_317, 8_317)],
 )
 def test_real_split_counts(name: str, train: int, valid: int, test: int) -> None:
     dataset = ingest(shared_dataset(name), IngestConfig(name))

@@ -54,3 +54,16 @@ def test_training_lowers_the_validation_loss(ml100k) -> None:
     result = pretrain(*ml100k, config)
 
     assert result.history["val_loss"][-1] < result.history["val_loss"][0]
+
+
+def test_a_text_view_widens_z_beside_the_behaviour_view(ml100k) -> None:
+    # ml-100k's items have titles: enough text for a (weak) view.
+    result = pretrain(*ml100k, PretrainConfig(encoder=SMOKE.encoder, epochs=1, batch_size=4096, progress=False,
+                                              text_dim=8, text_weight=0.5))
+    behaviour = pretrain(*ml100k, SMOKE)
+
+    assert result.items.shape == (1682, 16 + 8) and result.text_words > 100
+    np.testing.assert_allclose(result.items[:, :16], behaviour.items, rtol=1e-5, atol=1e-6)
+    text_norms = np.linalg.norm(result.items[:, 16:], axis=1)
+    weighted, empty = np.isclose(text_norms, 0.5, rtol=1e-4), np.isclose(text_norms, 0.0)
+    assert (weighted | empty).all() and weighted.mean() > 0.5  # zero only where no title word is shared

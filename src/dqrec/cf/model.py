@@ -5,7 +5,9 @@ User tower: (1 - g) · e_u + g · V · mean(e_i over the user's training history
 Item tower: e_i + attribute embeddings [+ Σ_l S_l(c_l)] [+ α · mean(e_i' over SID neighbours)]
 (feature augmentation adds the SID code embeddings to both towers, or to the one ``feature_towers`` names)
 While training, ``sid_dropout`` drops each SID input of a tower (each level's code embedding, the neighbour mean)
-per row, so that the ID path must rank on its own too.
+per row, so that the ID path must rank on its own too. With ``sid_gate``, each SID input of a tower is scaled by its
+own learnt gate that starts at zero: at initialisation the model is the baseline, and the SIDs enter only as far
+as training finds them useful.
 Both L2-normalised, scored by cosine. Losses:
 - ``ccl`` (SimpleX's cosine contrastive loss): (1 - cos(u, i⁺)) + w · mean_j max(0, cos(u, j⁻) - margin)
 - ``softmax``: sampled softmax over each positive, the shared uniform negatives and (optionally) the batch's other
@@ -48,6 +50,7 @@ class CFConfig:
     sid_features: bool = runtime(False)  # feature augmentation (set by the variant)
     feature_towers: tuple[str, ...] = TOWERS  # the towers feature augmentation adds SID code embeddings to
     sid_dropout: float = 0.5  # while training, the chance of dropping each SID input of a tower (per row)
+    sid_gate: bool = False  # a learnt gate per SID input (each level's code embedding, the neighbour mean), from 0
     linkage: bool = runtime(False)  # linkage augmentation: neighbour aggregation + auxiliary loss (the variant)
     history_weight: float = 0.2  # 1 - g: share of the behaviour aggregate in the user vector
     history_dropout: float = 0.7  # while training, the chance of leaving each history item out of the aggregate
@@ -94,15 +97,20 @@ class SidTower(nn.Module):
     While training, ``dropout`` drops each row's levels independently, so that the ID embeddings cannot lean on
     the shared code embeddings alone."""
 
-    def __init__(self, n_levels: int, n_codes: int, dim: int, dropout: float = 0.0) -> None:
+    def __init__(self, n_levels: int, n_codes: int, dim: int, dropout: float = 0.0, gated: bool = False) -> None:
         super().__init__()
         self.levels = nn.ModuleList(nn.Embedding(n_codes, dim) for _ in range(n_levels))
         for table in self.levels:
             nn.init.normal_(table.weight, std=0.01)
         self.dropout = dropout
+        # Zero gates: the tower starts as the baseline's. Adam's steps do not shrink with the gradient, so the
+        # gates leave zero at the learning rate's pace wherever the code embeddings lower the loss.
+        self.gates = nn.Parameter(torch.zeros(n_levels, 1)) if gated else None
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, D)
         embedded = torch.stack([table(codes[:, level]) for level, table in enumerate(self.levels)], dim=1)  # (B, L, D)
+        if self.gates is not None:
+            embedded = embedded * self.gates  # (L, 1) broadcast over rows and dimensions
         return vector_dropout(embedded, self.dropout, self.training).sum(1)
 
 
@@ -134,9 +142,13 @@ class TwoTowerCF(TokenTablesFollowTheModule, L.LightningModule):
         self.user_attributes = AttributeEmbedding(user_vocab, config.dim)
         self.item_attributes = AttributeEmbedding(item_vocab, config.dim)
         features = set(config.feature_towers) if config.sid_features else set()
-        sids = lambda n_codes: SidTower(sid_levels, n_codes, config.dim, config.sid_dropout)  # noqa: E731
+        sids = lambda n_codes: SidTower(sid_levels, n_codes, config.dim, config.sid_dropout,  # noqa: E731
+                                        config.sid_gate)
         self.user_sids = sids(user_codes) if "user" in features else None
         self.item_sids = sids(item_codes) if "item" in features else None
+        # The linkage term's gate per tower, from 0 (with sid_gate): α · g · neighbour mean.
+        gated_linkage = config.linkage and config.sid_gate
+        self.neighbour_gates = nn.Parameter(torch.zeros(len(TOWERS))) if gated_linkage else None
         # Inputs, not parameters: set by attach, never saved in checkpoints.
         self.register_buffer("histories", torch.zeros(n_users, 1, dtype=torch.long), persistent=False)
         self.register_buffer("audiences", torch.zeros(n_items, 1, dtype=torch.long), persistent=False)
@@ -175,7 +187,7 @@ class TwoTowerCF(TokenTablesFollowTheModule, L.LightningModule):
         if self.item_sids is not None:
             vectors = vectors + self.item_sids(self.item_codes_table[items])
         if self.config.linkage:
-            vectors = vectors + self._neighbour_term(self.item_embedding, self.item_neighbours[items])
+            vectors = vectors + self._neighbour_term(self.item_embedding, self.item_neighbours[items], tower="item")
         return F.normalize(vectors, dim=-1)
 
     def user_vectors(self, users: torch.Tensor, masked_items: torch.Tensor | None = None) -> torch.Tensor:
@@ -189,14 +201,19 @@ class TwoTowerCF(TokenTablesFollowTheModule, L.LightningModule):
             vectors = vectors + self.user_sids(self.user_codes_table[users])
         if self.config.linkage:
             # The user table has no padding row, hence offset -1.
-            vectors = vectors + self._neighbour_term(self.user_embedding, self.user_neighbours[users], offset=-1)
+            vectors = vectors + self._neighbour_term(self.user_embedding, self.user_neighbours[users], offset=-1,
+                                                     tower="user")
         return F.normalize(self.user_dropout(vectors), dim=-1)
 
-    def _neighbour_term(self, table: nn.Embedding, neighbours: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        """α · the mean embedding of each row's SID neighbours, (B, K) -1-padded ids -> (B, D); dropped per row
-        while training (``sid_dropout``)."""
+    def _neighbour_term(self, table: nn.Embedding, neighbours: torch.Tensor, offset: int = 0,
+                        tower: str = "user") -> torch.Tensor:
+        """α [· gate] · the mean embedding of each row's SID neighbours, (B, K) -1-padded ids -> (B, D); dropped
+        per row while training (``sid_dropout``)."""
         mean = history_mean(table, neighbours + 1, offset=offset)  # + 1: history form, 0 pads
-        return self.config.neighbour_weight * vector_dropout(mean, self.config.sid_dropout, self.training)
+        weight = self.config.neighbour_weight
+        if self.neighbour_gates is not None:
+            weight = weight * self.neighbour_gates[TOWERS.index(tower)]
+        return weight * vector_dropout(mean, self.config.sid_dropout, self.training)
 
     @torch.no_grad()
     def scores(self, users: torch.Tensor, item_vectors: torch.Tensor | None = None,

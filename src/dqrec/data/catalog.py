@@ -64,8 +64,15 @@ KNOWN_DATASETS: dict[str, DatasetSpec] = {
                 "Beauty_item2attributes.json": "129e40f67486f6877eff0f5318cfa8530ee8ac23d8b0d1de04e1bb7a2ba0b2d4",
             },
         ),
+        DatasetSpec(
+            "amazon-scientific-lcrec", (Format.LCREC,), "leave_one_out",
+            sha256={
+                "Scientific.inter.json": "32c6c01876ebecebdfabd2dbd358594be36655e9e7b168772a7a3aa3624ee1b4",
+                "Scientific.item.json": "ad24200106868dac2b544d812305d61a11bf07fed78b2f7cdca41d66f3418e71",
+            },
+        ),
     )
 }
 
 # The protocol for a folder the catalogue does not know, by what its timestamps mean.
-DEFAULT_SPLIT_BY_FORMAT = {Format.LIGHTGCN: "given", Format.S3REC: "leave_one_out"}
+DEFAULT_SPLIT_BY_FORMAT = {Format.LIGHTGCN: "given", Format.S3REC: "leave_one_out", Format.LCREC: "leave_one_out"}

@@ -14,7 +14,7 @@ import pandas as pd
 from dqrec.data.acquire import sha256_of
 from dqrec.data.catalog import DEFAULT_SPLIT_BY_FORMAT, KNOWN_DATASETS, DatasetSpec
 from dqrec.data.errors import DataError, Problem, raise_if_any
-from dqrec.data.readers import RawDataset, TimestampKind, read_dataset
+from dqrec.data.readers import TEXT_COLUMNS, RawDataset, TimestampKind, read_dataset
 from dqrec.data.schemas import (
     ATTRIBUTE_PATTERNS,
     INTERACTIONS_SCHEMA,
@@ -45,7 +45,7 @@ class IngestConfig:
 class CanonicalDataset(NamedTuple):
     interactions: pd.DataFrame  # user_id, item_id (dense int64), timestamp, rating, source_split
     users: pd.DataFrame  # user_id, raw_id, one list[int] column per attribute
-    items: pd.DataFrame  # item_id, raw_id, title, one list[int] column per attribute
+    items: pd.DataFrame  # item_id, raw_id, text columns (title, description) where known, list[int] attributes
     vocab: dict[str, dict[str, list[str]]]  # "user"/"item" -> attribute -> tokens; token k has id k + 1
     source: dict[str, Any]  # dataset, format, files and checksums, timestamp kind, split protocol
     stats: dict[str, Any]
@@ -204,11 +204,11 @@ def _entity_table(raw: pd.DataFrame | None, id_column: str, raw_ids: np.ndarray,
         return table, {}
     dropped = set(spec.drop_attributes) if spec else set()
     attributes = [c for c in raw.columns
-                  if c not in (id_column, "title", LINE_COLUMN, FILE_COLUMN) and c not in dropped]
+                  if c not in (id_column, *TEXT_COLUMNS, LINE_COLUMN, FILE_COLUMN) and c not in dropped]
     by_raw = raw.set_index(raw[id_column].astype("int64"))
     aligned = by_raw.reindex(raw_ids)
-    if "title" in raw:
-        table["title"] = aligned["title"].astype(object).where(aligned["title"].notna(), None).to_numpy()
+    for text in (c for c in TEXT_COLUMNS if c in raw):
+        table[text] = aligned[text].astype(object).where(aligned[text].notna(), None).to_numpy()
     vocab: dict[str, list[str]] = {}
     for attribute in attributes:
         separator = multi.get(attribute)
@@ -222,7 +222,7 @@ def _entity_table(raw: pd.DataFrame | None, id_column: str, raw_ids: np.ndarray,
 
 
 def _coverage(table: pd.DataFrame, kind: str) -> dict[str, float]:
-    skip = {"user_id", "item_id", "raw_id", "title"}
+    skip = {"user_id", "item_id", "raw_id", *TEXT_COLUMNS}
     return {f"{kind}.{c}": float(table[c].map(len).gt(0).mean()) for c in table.columns if c not in skip}
 
 

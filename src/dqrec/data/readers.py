@@ -12,7 +12,15 @@ from pathlib import Path
 import pandas as pd
 
 from dqrec.data.errors import DataError, Problem
-from dqrec.data.textfiles import FILE_COLUMN, LINE_COLUMN, read_text, sequence_lines, split_fields
+from dqrec.data.textfiles import (
+    FILE_COLUMN,
+    LINE_COLUMN,
+    MAX_LISTED,
+    json_object_entries,
+    read_text,
+    sequence_lines,
+    split_fields,
+)
 
 
 class Format(StrEnum):
@@ -21,6 +29,7 @@ class Format(StrEnum):
     GROUPLENS_100K = "grouplens-100k"  # u.data, u.user, u.item of the original ml-100k archive
     LIGHTGCN = "lightgcn"  # train.txt / test.txt, 'user item item ...'
     S3REC = "s3rec"  # <Name>.txt sequences + <Name>_item2attributes.json
+    LCREC = "lcrec"  # <Name>.inter.json {user: [item, ...]} + <Name>.item.json {item: {title, brand, ...}}
     TABLE = "table"  # interactions.csv|parquet [+ users.*, items.*]
 
 
@@ -56,6 +65,9 @@ GROUPLENS_100K_GENRES = [
 _YEAR_IN_TITLE = re.compile(r"\s*\((\d{4})\)\s*$")
 # GroupLens files are Latin-1; a re-encoded UTF-8 copy reads as well.
 LATIN1_OR_UTF8 = ("utf-8", "latin-1")
+# Entity columns of free text: kept as strings for text representations, never turned into attribute tokens.
+TEXT_COLUMNS = ("title", "description")
+LCREC_TEXT_FIELDS = ("title", "description", "brand", "categories")
 
 
 def detect_format(folder: Path) -> Format:
@@ -71,13 +83,16 @@ def detect_format(folder: Path) -> Format:
         return Format.LIGHTGCN
     if names & {"interactions.csv", "interactions.parquet"}:
         return Format.TABLE
+    if any(n.endswith(".inter.json") for n in names):
+        return Format.LCREC
     if any(n.endswith("_item2attributes.json") for n in names) or [n for n in names if n.endswith(".txt")]:
         return Format.S3REC
     raise DataError(
         Problem(
             str(folder),
             "one of: <name>.inter (RecBole); ratings.dat[.gz] (GroupLens); u.data (ml-100k archive); "
-            "train.txt + test.txt (LightGCN); <Name>.txt sequences (S3-Rec); interactions.csv|parquet",
+            "train.txt + test.txt (LightGCN); <Name>.txt sequences (S3-Rec); <Name>.inter.json (LC-Rec); "
+            "interactions.csv|parquet",
             value=", ".join(sorted(names)) or "an empty folder",
         ),
         "unrecognised dataset folder",
@@ -260,6 +275,65 @@ def _item_attributes_json(path: Path) -> pd.DataFrame:
     )
 
 
+def read_lcrec(folder: Path) -> RawDataset:
+    """LC-Rec / LETTER JSON: ``{"user": [item, ...]}`` in time order, and per item its title, description, brand
+    and category path (comma-separated, the root first)."""
+    path = sorted(folder.glob("*.inter.json"))[0]
+    found: list[Problem] = []
+    interactions = _lcrec_sequences(path, found)
+    item_path = path.with_name(path.name.removesuffix(".inter.json") + ".item.json")
+    items = _lcrec_items(item_path, found) if item_path.exists() else None
+    files = [path] + ([item_path] if items is not None else [])
+    return RawDataset(Format.LCREC, interactions, None, items, TimestampKind.ORDINAL, files, {"category": ","},
+                      found)
+
+
+def _lcrec_sequences(path: Path, found: list[Problem]) -> pd.DataFrame:
+    users: list[str] = []
+    items: list[str] = []
+    positions: list[int] = []
+    lines: list[int] = []
+    for user, sequence, line in json_object_entries(path, read_text(path)):
+        if not isinstance(sequence, list):
+            found.append(Problem(str(path), "a list of item ids", line=line, column="user_id",
+                                 value=f"{user}: {str(sequence)[:30]}"))
+            continue
+        bad = [item for item in sequence if isinstance(item, bool) or not isinstance(item, int)]
+        found += [Problem(str(path), "integer item ids", line=line, column="item_id", value=f"{user}: {item!r}")
+                  for item in bad[:MAX_LISTED]]
+        users.extend([user] * len(sequence))
+        items.extend(map(str, sequence))
+        positions.extend(range(len(sequence)))
+        lines.extend([line] * len(sequence))
+    if not users and not found:
+        raise DataError(Problem(str(path), '{"user_id": [item_id, ...]}', value="no interactions"), "empty file")
+    return pd.DataFrame({"user_id": users, "item_id": items, "timestamp": list(map(str, positions)),
+                         LINE_COLUMN: lines, FILE_COLUMN: str(path)})
+
+
+def _lcrec_items(path: Path, found: list[Problem]) -> pd.DataFrame:
+    rows = []
+    for item, record, line in json_object_entries(path, read_text(path)):
+        if not isinstance(record, dict):
+            found.append(Problem(str(path), f"an object with {', '.join(LCREC_TEXT_FIELDS)}", line=line,
+                                 column="item_id", value=f"{item}: {str(record)[:30]}"))
+            continue
+        fields = {}
+        for name in LCREC_TEXT_FIELDS:
+            value = record.get(name)
+            if value is not None and not isinstance(value, str):
+                found.append(Problem(str(path), "a string", line=line, column=name, value=f"{item}: {value!r}"))
+                value = None
+            fields[name] = (value or "").strip() or None
+        # The path's levels are comma-separated, but some level names hold a comma themselves
+        # ("Tapes, Adhesives & Sealants"): both halves become tokens, which still name the level.
+        categories = [c.strip() for c in (fields.pop("categories") or "").split(",")]
+        rows.append({"item_id": item, **fields, "category": ",".join(c for c in categories if c) or None,
+                     LINE_COLUMN: line, FILE_COLUMN: str(path)})
+    columns = ["item_id", "title", "description", "brand", "category", LINE_COLUMN, FILE_COLUMN]
+    return pd.DataFrame(rows, columns=columns)
+
+
 # --- the user's own tables ------------------------------------------------------------------------------
 
 
@@ -321,5 +395,6 @@ _READERS = {
     Format.GROUPLENS_100K: read_grouplens_100k,
     Format.LIGHTGCN: read_lightgcn,
     Format.S3REC: read_s3rec,
+    Format.LCREC: read_lcrec,
     Format.TABLE: read_table,
 }

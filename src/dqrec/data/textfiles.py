@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -16,6 +18,9 @@ LINE_COLUMN = "_line"
 FILE_COLUMN = "_file"
 
 _PANDAS_LINE = re.compile(r"line (\d+)")
+_WHITESPACE = re.compile(r"\s*")
+# The first repeated keys a report lists (a file with thousands of them is wrong for one reason).
+MAX_LISTED = 20
 
 
 def read_bytes(path: Path) -> bytes:
@@ -140,3 +145,63 @@ def sequence_lines(path: Path, text: str, problems: list[Problem]) -> pd.DataFra
         {"user_id": users, "item_id": items, "timestamp": pd.Series(positions, dtype="int64").astype(str),
          LINE_COLUMN: lines, FILE_COLUMN: str(path)}
     )
+
+
+def json_object_entries(path: Path, text: str) -> list[tuple[str, Any, int]]:
+    """The top-level JSON object of ``text`` as (key, value, line of the key) in file order.
+
+    Parsed entry by entry, so that every value keeps the line it stands on for error reports, and so that a
+    repeated key is refused: ``json.loads`` would keep its last value and drop the others without a sign."""
+    decoder = json.JSONDecoder()
+
+    def skip(position: int) -> int:
+        return _WHITESPACE.match(text, position).end()
+
+    def refuse(position: int, expected: str) -> DataError:
+        line = text.count("\n", 0, position) + 1
+        return DataError(Problem(str(path), expected, line=line, value=text[position : position + 30] or "the end"),
+                         "malformed JSON")
+
+    def value_at(position: int) -> tuple[Any, int]:
+        try:
+            return decoder.raw_decode(text, position)
+        except json.JSONDecodeError as err:
+            raise refuse(err.pos, f"a JSON value ({err.msg})") from None
+
+    position = skip(0)
+    if not text.startswith("{", position):
+        raise refuse(position, "a JSON object {...} at the top level")
+    position = skip(position + 1)
+    entries: list[tuple[str, Any, int]] = []
+    line, counted_to = 1, 0
+    empty = text.startswith("}", position)
+    while not empty:
+        if not text.startswith('"', position):
+            raise refuse(position, "a quoted key")
+        line += text.count("\n", counted_to, position)
+        counted_to = position
+        key, position = value_at(position)
+        position = skip(position)
+        if not text.startswith(":", position):
+            raise refuse(position, "':' after the key")
+        value, position = value_at(skip(position + 1))
+        entries.append((key, value, line))
+        position = skip(position)
+        if text.startswith(",", position):
+            position = skip(position + 1)
+        elif text.startswith("}", position):
+            break
+        else:
+            raise refuse(position, "',' or '}' after a value")
+    if skip(position + 1) != len(text):
+        raise refuse(skip(position + 1), "nothing after the top-level object")
+    first_line: dict[str, int] = {}
+    repeated = []
+    for key, _, line in entries:
+        if key in first_line:
+            repeated.append(Problem(str(path), f"each key once (first on line {first_line[key]})", line=line,
+                                    value=key))
+        first_line.setdefault(key, line)
+    if repeated:
+        raise DataError(repeated[:MAX_LISTED], f"repeated keys ({len(repeated)} in all)")
+    return entries

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-ID_COLUMNS = {"user_id", "item_id", "raw_id", "title"}
+ID_COLUMNS = {"user_id", "item_id", "raw_id", "title", "description"}  # and text: no attribute bags
 
 
 def user_histories(train: pd.DataFrame, n_users: int, max_length: int) -> torch.Tensor:

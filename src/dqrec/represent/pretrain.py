@@ -1,4 +1,5 @@
-"""Fit the pre-training encoder on the train split and return Z_user, Z_item."""
+"""Fit the pre-training encoder on the train split and return Z_user, Z_item (the behaviour view, and beside it
+the text view where ``text_dim`` asks for one)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from lightning.pytorch.callbacks import EarlyStopping
 from dqrec.configtree import nested, runtime
 from dqrec.represent.encoder import EncoderConfig, TwoTowerEncoder
 from dqrec.represent.features import attribute_bags, user_histories, vocabulary_sizes
+from dqrec.represent.text import text_view, with_view
 from dqrec.training import DEFAULT_TRAINER, KeepBest, TrainerConfig, build_trainer, pairs_loader, quiet_lightning
 
 log = logging.getLogger(__name__)
@@ -29,15 +31,23 @@ class PretrainConfig:
     batch_size: int = 1024
     max_history: int = 50
     seed: int = 2025
+    # A text view beside the behaviour view (dqrec.represent.text): its width (0: none) and weight.
+    text_dim: int = 0
+    text_weight: float = 1.0
     progress: bool = runtime(True)
+
+    def __post_init__(self) -> None:
+        if self.text_dim < 0 or self.text_weight < 0:
+            raise ValueError(f"text_dim and text_weight: expected >= 0, got {self.text_dim}, {self.text_weight}")
 
 
 class Representations(NamedTuple):
-    users: np.ndarray  # (U, D) float32
-    items: np.ndarray  # (I, D) float32
+    users: np.ndarray  # (U, D [+ text_dim]) float32
+    items: np.ndarray  # (I, D [+ text_dim]) float32
     history: dict[str, list[float]]  # train_loss / val_loss per epoch
     best_epoch: int  # the epoch whose weights gave these representations (lowest validation loss)
     is_global_zero: bool  # this process is rank 0 (under DDP, the one whose outputs are written)
+    text_words: int = 0  # the text view's vocabulary (0: no text view)
 
 
 class _EpochHistory(L.Callback):
@@ -72,7 +82,14 @@ def pretrain(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, item
                             [history, keep_best, EarlyStopping("val_loss", patience=config.patience)], config.progress)
     trainer.fit(model, pairs_loader(train, config.batch_size, config.seed, shuffle=True),
                 pairs_loader(valid, config.batch_size, config.seed, shuffle=False))
-    z_user, z_item = model.representations()
-    return Representations(z_user.numpy().astype(np.float32), z_item.numpy().astype(np.float32), history.history,
-                           int(np.argmin(history.history["val_loss"])) + 1, trainer.is_global_zero)
+    z_user, z_item = (z.numpy().astype(np.float32) for z in model.representations())
+    words = 0
+    if config.text_dim:
+        view = text_view(items, train, len(users), config.text_dim, config.seed)
+        z_user, z_item = with_view(z_user, view.users, config.text_weight), with_view(z_item, view.items,
+                                                                                      config.text_weight)
+        words = view.vocabulary
+        log.info("text view: %d words, %d of %d items with text", view.vocabulary, view.items_with_text, len(items))
+    return Representations(z_user, z_item, history.history, int(np.argmin(history.history["val_loss"])) + 1,
+                           trainer.is_global_zero, words)
 
