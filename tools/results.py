@@ -100,7 +100,9 @@ def _value(value: Any) -> str:
 # encoder's weight decay was 0; every trainer was built for the CPU, in one process, at 32-bit precision): a
 # snapshot without one ran with that value, so it is not "predates ..." but equal.
 STATED_LATER = {"pretrain.weight_decay": 0.0, "trainer.accelerator": "auto", "trainer.devices": 1,
-                "trainer.strategy": "auto", "trainer.num_nodes": 1, "trainer.precision": "32-true"}
+                "trainer.strategy": "auto", "trainer.num_nodes": 1, "trainer.precision": "32-true",
+                # Off switches: a run made before them ran without the text view and the gates.
+                "pretrain.text_dim": 0, "pretrain.text_weight": 1.0, "train.sid_gate": False}
 
 
 def _params(path: Path) -> dict[str, Any]:
