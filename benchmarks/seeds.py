@@ -3,6 +3,8 @@
     python -m benchmarks.seeds --dataset ml-100k --seeds 5            # run, save under results/seeds/, print
     python -m benchmarks.seeds --dataset ml-1m --seeds 3 --set train.dim=128 --name ml-1m-dim128
     python -m benchmarks.seeds --summarise results/seeds/ml-100k      # summary.json and table from the saved runs
+    python -m benchmarks.seeds --summarise results/seeds/ml-100k-sid-gate --against results/seeds/ml-100k
+                                                                      # one variant under two settings
 
 For each seed s (2025, 2026, ...) the pipeline runs in one fresh workspace with ``pretrain.seed`` and
 ``train.seed`` set to s (the SIDs depend on pre-training, so both move together); ingest and split run once. Each
@@ -87,10 +89,13 @@ class SeedRuns:
         self.dataset = yaml.safe_load((runs[0] / "params.yaml").read_text())["data"]["dataset"]
         self.variants = list(self.validation[0])
 
-    def values(self, variant: str, metric: str, users: np.ndarray | None = None) -> np.ndarray:
-        """(seeds, users) of one variant's per-user test metric, users in one order for every seed."""
+    def values(self, variant: str, metric: str, users: np.ndarray | None = None,
+               seeds: list[int] | None = None) -> np.ndarray:
+        """(seeds, users) of one variant's per-user test metric, users in one order for every seed (``seeds``: only
+        those, in that order)."""
         rows = []
-        for frame in self.per_user:
+        frames = self.per_user if seeds is None else [self.per_user[self.seeds.index(s)] for s in seeds]
+        for frame in frames:
             series = frame[frame["variant"] == variant].set_index("user_id")[metric]
             rows.append(series.reindex(users if users is not None else series.index).to_numpy())
         return np.stack(rows)
@@ -127,6 +132,38 @@ def summary(runs: SeedRuns) -> dict:
                                                                       "per_seed": (mine - base).tolist()}
         result["against_base"][variant]["seeds"] = seeds
     return result
+
+
+def between(reference: SeedRuns, candidate: SeedRuns, variant: str) -> dict:
+    """One variant in two comparisons (two settings), on the seeds both ran: validation NDCG@20 paired over seeds
+    (what a choice between the settings may look at), and test paired over users and over seeds (reported)."""
+    seeds = [s for s in reference.seeds if s in candidate.seeds]
+    if len(seeds) < 2 or variant not in reference.variants or variant not in candidate.variants:
+        raise SystemExit(f"--against: both comparisons need variant '{variant}' and at least 2 seeds in common "
+                         f"(seeds {reference.seeds} and {candidate.seeds})")
+    valid = [np.array([runs.validation[runs.seeds.index(s)][variant] for s in seeds]) for runs in (reference,
+                                                                                                    candidate)]
+    first = reference.per_user[0]
+    users = np.sort(first.loc[first["variant"] == variant, "user_id"].to_numpy())
+    result = {"variant": variant, "seeds": seeds, "reference": str(reference.folder),
+              "candidate": str(candidate.folder),
+              "validation": paired_comparison(*valid)._asdict() | {"wins": int((valid[1] > valid[0]).sum())}}
+    for metric in METRICS:
+        a, b = (runs.values(variant, metric, users, seeds) for runs in (reference, candidate))  # (seeds, users)
+        result[metric] = {"users": paired_comparison(a, b)._asdict(),
+                          "seeds": paired_comparison(a.mean(1), b.mean(1))._asdict()}
+    return result
+
+
+def between_table(result: dict) -> str:
+    v, n = result["validation"], len(result["seeds"])
+    lines = [f"{result['variant']}: {result['candidate']} against {result['reference']}, seeds {result['seeds']}",
+             f"  validation NDCG@20 (for choosing)  {v['mean_a']:.4f} -> {v['mean_b']:.4f}  {_cell(v)} over seeds, "
+             f"won {v['wins']} of {n}"]
+    for metric in METRICS:
+        lines.append(f"  test {metric:<9} (reported only)  over users {_cell(result[metric]['users'])}; over seeds "
+                     f"{_cell(result[metric]['seeds'])}")
+    return "\n".join(lines)
 
 
 def _cell(test: PairedComparison | dict) -> str:
@@ -167,7 +204,16 @@ def main() -> None:
     parser.add_argument("--name", default=None, help="folder name under results/seeds/ (default: the dataset)")
     parser.add_argument("--summarise", type=Path, default=None, metavar="FOLDER",
                         help="no runs: recompute FOLDER/summary.json from the runs saved there and print the table")
+    parser.add_argument("--against", type=Path, default=None, metavar="REFERENCE",
+                        help="with --summarise: compare its runs' --variant with REFERENCE's (two settings, the "
+                             "seeds both ran) instead")
+    parser.add_argument("--variant", default="full", help="with --against: the variant compared (default full)")
     args = parser.parse_args()
+    if args.against is not None:
+        if args.summarise is None:
+            raise SystemExit("--against compares two saved comparisons: give the other with --summarise")
+        print(between_table(between(SeedRuns(args.against), SeedRuns(args.summarise), args.variant)))
+        return
     if args.summarise is not None:
         result = summary(SeedRuns(args.summarise))
         (args.summarise / "summary.json").write_text(json.dumps(result, indent=2) + "\n")

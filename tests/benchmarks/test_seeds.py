@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from benchmarks.seeds import SeedRuns, summary, table
+from benchmarks.seeds import SeedRuns, between, between_table, summary, table
 
 
 def save_run(folder: Path, seed: int, base: np.ndarray, full: np.ndarray, activity: np.ndarray) -> None:
@@ -47,6 +47,26 @@ def test_the_summary_averages_seeds_and_finds_a_gain_only_the_sparse_users_have(
     assert over_seeds["p_value"] == pytest.approx(2 / 8, abs=0.03)  # 3 seeds: the smallest p there is
     shown = table(result)
     assert "toy: 3 seeds (2025-2027)" in shown and "sparsest fifth (40 users)" in shown
+
+
+def test_two_settings_of_one_variant_are_compared_on_their_common_seeds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    activity = np.arange(1, 101)
+    for seed in (2025, 2026, 2027):
+        base = rng.random(100) * 0.4
+        save_run(tmp_path / "reference", seed, base, base + 0.01, activity)
+        if seed < 2027:  # the candidate ran two seeds only
+            save_run(tmp_path / "candidate", seed, base, base + 0.05, activity)
+
+    result = between(SeedRuns(tmp_path / "reference"), SeedRuns(tmp_path / "candidate"), "full")
+
+    assert result["seeds"] == [2025, 2026]
+    assert result["validation"]["difference"] == pytest.approx(0.0)  # both saved 0.2: no reason to choose
+    assert result["recall@20"]["users"]["difference"] == pytest.approx(0.04)
+    assert result["recall@20"]["users"]["p_value"] < 0.001
+    assert "validation NDCG@20 (for choosing)" in between_table(result)
+    with pytest.raises(SystemExit, match="variant 'linkage'"):
+        between(SeedRuns(tmp_path / "reference"), SeedRuns(tmp_path / "candidate"), "linkage")
 
 
 def test_no_saved_runs_says_how_to_make_them(tmp_path: Path) -> None:
