@@ -44,7 +44,8 @@ class FitConfig:
 
     model: CFConfig = nested(CFConfig)
     epochs: int = 100
-    patience: int = 3
+    patience: int = 10  # a longer patience can only find a better validation epoch: the run is the same up to
+    # where a shorter one stops
     batch_size: int = 2048
     max_history: int = 50
     min_shared: int = 2  # m: SID neighbours share at least m of the L codes
