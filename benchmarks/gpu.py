@@ -19,8 +19,10 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import torch
 
 from dqrec.cf.artifacts import load_trained, trained_fit_config, trained_variants
@@ -60,12 +62,25 @@ def evaluation_on_both_devices(workspace: Workspace, variant: str) -> dict:
             "agree": max(differences.values()) <= METRIC_TOLERANCE}
 
 
-def training_on_the_gpu(workspace: Workspace, variant: str, folder: Path) -> dict:
+class TrainingInputs(NamedTuple):
+    """What pretrain and every variant train on, read once."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    users: pd.DataFrame
+    items: pd.DataFrame
+
+    @classmethod
+    def of(cls, workspace: Workspace) -> TrainingInputs:
+        return cls(read_split(workspace.split_dir, "train"), read_split(workspace.split_dir, "valid"),
+                   read_users(workspace.ingest_dir), read_items(workspace.ingest_dir))
+
+
+def training_on_the_gpu(workspace: Workspace, inputs: TrainingInputs, variant: str, folder: Path) -> dict:
     config = replace(trained_fit_config(load_trained(workspace, variant)), progress=False)
     sids = read_sids(workspace.sids_dir) if variant != "base" else None
-    train, valid = read_split(workspace.split_dir, "train"), read_split(workspace.split_dir, "valid")
-    result = fit_cf(train, valid, read_users(workspace.ingest_dir), read_items(workspace.ingest_dir), sids, config,
-                    checkpoint=folder / f"{variant}.ckpt", trainer_config=TrainerConfig(accelerator=Accelerator.GPU))
+    result = fit_cf(*inputs, sids, config, checkpoint=folder / f"{variant}.ckpt",
+                    trainer_config=TrainerConfig(accelerator=Accelerator.GPU))
     epochs = len(result.validation_curve)
     return {"val_ndcg@20": max(result.validation_curve), "best_epoch": result.best_epoch, "epochs": epochs,
             "seconds": result.seconds, "seconds_per_epoch": result.seconds / epochs,
@@ -73,12 +88,9 @@ def training_on_the_gpu(workspace: Workspace, variant: str, folder: Path) -> dic
             "finite": bool(np.isfinite(result.validation_curve).all())}
 
 
-def pretraining_on_the_gpu(workspace: Workspace) -> dict:
+def pretraining_on_the_gpu(workspace: Workspace, inputs: TrainingInputs) -> dict:
     config = replace(load_section(workspace.params_file, "pretrain", PretrainConfig), progress=False)
-    (representations, seconds) = timed(lambda: pretrain(
-        read_split(workspace.split_dir, "train"), read_split(workspace.split_dir, "valid"),
-        read_users(workspace.ingest_dir), read_items(workspace.ingest_dir), config,
-        TrainerConfig(accelerator=Accelerator.GPU)))
+    (representations, seconds) = timed(lambda: pretrain(*inputs, config, TrainerConfig(accelerator=Accelerator.GPU)))
     best = representations.best_epoch - 1
     return {"val_loss": representations.history["val_loss"][best], "best_epoch": representations.best_epoch,
             "seconds": seconds, "finite": bool(np.isfinite(representations.users).all()
@@ -105,13 +117,14 @@ def main() -> int:
               f"(|diff| <= {row['max_difference']:.1e}: {'agree' if row['agree'] else 'DISAGREE'}); "
               f"{row['cpu_seconds']:.2f} s cpu, {row['gpu_seconds']:.2f} s gpu")
 
-    row = figures["pretrain"] = pretraining_on_the_gpu(workspace)
+    inputs = TrainingInputs.of(workspace)
+    row = figures["pretrain"] = pretraining_on_the_gpu(workspace, inputs)
     print(f"pretrain on gpu: validation loss {row['val_loss']:.4f} at epoch {row['best_epoch']} "
           f"(cpu: {cpu_pretrain['val_loss']:.4f} at epoch {cpu_pretrain['best_epoch']}), {row['seconds']:.1f} s")
 
     with tempfile.TemporaryDirectory() as folder:
         for variant in trained_variants(workspace):
-            row = figures["training"][variant] = training_on_the_gpu(workspace, variant, Path(folder))
+            row = figures["training"][variant] = training_on_the_gpu(workspace, inputs, variant, Path(folder))
             cpu = cpu_train[variant]
             print(f"train {variant:>7} on gpu: validation NDCG@20 {row['val_ndcg@20']:.4f} at epoch "
                   f"{row['best_epoch']}/{row['epochs']} (cpu: {cpu['val_ndcg@20']:.4f} at "

@@ -18,6 +18,7 @@ from dqrec.data.textfiles import (
     MAX_LISTED,
     json_object_entries,
     read_text,
+    sequence_frame,
     sequence_lines,
     split_fields,
 )
@@ -289,10 +290,7 @@ def read_lcrec(folder: Path) -> RawDataset:
 
 
 def _lcrec_sequences(path: Path, found: list[Problem]) -> pd.DataFrame:
-    users: list[str] = []
-    items: list[str] = []
-    positions: list[int] = []
-    lines: list[int] = []
+    sequences = []
     for user, sequence, line in json_object_entries(path, read_text(path)):
         if not isinstance(sequence, list):
             found.append(Problem(str(path), "a list of item ids", line=line, column="user_id",
@@ -301,14 +299,11 @@ def _lcrec_sequences(path: Path, found: list[Problem]) -> pd.DataFrame:
         bad = [item for item in sequence if isinstance(item, bool) or not isinstance(item, int)]
         found += [Problem(str(path), "integer item ids", line=line, column="item_id", value=f"{user}: {item!r}")
                   for item in bad[:MAX_LISTED]]
-        users.extend([user] * len(sequence))
-        items.extend(map(str, sequence))
-        positions.extend(range(len(sequence)))
-        lines.extend([line] * len(sequence))
-    if not users and not found:
+        sequences.append((user, [str(item) for item in sequence], line))
+    frame = sequence_frame(path, sequences)
+    if frame.empty and not found:
         raise DataError(Problem(str(path), '{"user_id": [item_id, ...]}', value="no interactions"), "empty file")
-    return pd.DataFrame({"user_id": users, "item_id": items, "timestamp": list(map(str, positions)),
-                         LINE_COLUMN: lines, FILE_COLUMN: str(path)})
+    return frame
 
 
 def _lcrec_items(path: Path, found: list[Problem]) -> pd.DataFrame:

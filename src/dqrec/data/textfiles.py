@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -126,21 +127,26 @@ def sequence_lines(path: Path, text: str, problems: list[Problem]) -> pd.DataFra
     The position keeps the file's order, which is the time order in sequence datasets.
     """
     problems += _missing_final_newline(path, text, text.count("\n") + 1, "item_id")
+    rows = ((tokens[0], tokens[1:], number) for number, line in enumerate(text.splitlines(), start=1)
+            if (tokens := line.split()))
+    frame = sequence_frame(path, rows)
+    if frame.empty:
+        raise DataError(Problem(str(path), "lines of 'user item item ...'", value="no interactions"), "empty file")
+    return frame
+
+
+def sequence_frame(path: Path, sequences: Iterable[tuple[str, list[str], int]]) -> pd.DataFrame:
+    """One row per (user, item) of ``(user, items in time order, source line)`` sequences, with the item's
+    position in its sequence as the timestamp (string columns, as every reader returns them)."""
     users: list[str] = []
     items: list[str] = []
     positions: list[int] = []
     lines: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        tokens = line.split()
-        if not tokens:
-            continue
-        user, rest = tokens[0], tokens[1:]
-        users.extend([user] * len(rest))
-        items.extend(rest)
-        positions.extend(range(len(rest)))
-        lines.extend([number] * len(rest))
-    if not users:
-        raise DataError(Problem(str(path), "lines of 'user item item ...'", value="no interactions"), "empty file")
+    for user, sequence, line in sequences:
+        users.extend([user] * len(sequence))
+        items.extend(sequence)
+        positions.extend(range(len(sequence)))
+        lines.extend([line] * len(sequence))
     return pd.DataFrame(
         {"user_id": users, "item_id": items, "timestamp": pd.Series(positions, dtype="int64").astype(str),
          LINE_COLUMN: lines, FILE_COLUMN: str(path)}
