@@ -74,6 +74,20 @@ def run_seed(root: Path, seed: int, env: dict[str, str], out: Path) -> float:
     return time.perf_counter() - start
 
 
+def check_same_params(saved: Path, workspace: Path) -> None:
+    """Refuse to mix seeds run under other params (seeds aside) into one comparison, naming the keys that differ."""
+    def flat(path: Path) -> dict[str, object]:
+        params = yaml.safe_load(path.read_text())
+        params["pretrain"].pop("seed"), params["train"].pop("seed")
+        return {f"{section}.{key}": value for section, keys in params.items() for key, value in keys.items()}
+
+    mine, theirs = flat(workspace), flat(saved)
+    differing = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+    if differing:
+        raise SystemExit(f"--resume: {saved} was run with other params ({', '.join(differing)}); run these seeds "
+                         "under another --name")
+
+
 class SeedRuns:
     """The saved runs of one comparison: per seed, validation NDCG@20 per variant and per-user test metrics."""
 
@@ -202,6 +216,9 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one param of the workspace's params.yaml (repeatable)")
     parser.add_argument("--name", default=None, help="folder name under results/seeds/ (default: the dataset)")
+    parser.add_argument("--resume", action="store_true",
+                        help="the folder exists: keep its saved seeds (their params must equal this run's, seeds "
+                             "aside) and run only the missing ones, up to --seeds")
     parser.add_argument("--summarise", type=Path, default=None, metavar="FOLDER",
                         help="no runs: recompute FOLDER/summary.json from the runs saved there and print the table")
     parser.add_argument("--against", type=Path, default=None, metavar="REFERENCE",
@@ -223,8 +240,8 @@ def main() -> None:
         raise SystemExit("--seeds: a comparison over seeds needs at least 2")
     variants = args.variants and ([BASELINE] + [v for v in args.variants if v != BASELINE])
     out = RESULTS / (args.name or args.dataset)
-    if out.exists():
-        raise SystemExit(f"{out} exists: pass another --name, or remove it to rerun")
+    if out.exists() and not args.resume:
+        raise SystemExit(f"{out} exists: pass another --name, --resume to add the missing seeds, or remove it")
     shared = REPO_ROOT.parent / "shared" / "datasets"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "DQREC_DATA_HOME": os.environ.get("DQREC_DATA_HOME", str(shared if shared.is_dir() else "data/raw")),
@@ -235,6 +252,10 @@ def main() -> None:
     try:
         workspace_copy(root, args.dataset, variants, args.overrides, env)
         for seed in range(FIRST_SEED, FIRST_SEED + args.seeds):
+            if (out / f"seed-{seed}" / PER_USER).exists():
+                check_same_params(out / f"seed-{seed}" / "params.yaml", root / "params.yaml")
+                print(f"seed {seed}: saved earlier, kept", flush=True)
+                continue
             seconds = run_seed(root, seed, env, out / f"seed-{seed}")
             print(f"seed {seed}: {seconds / 60:.1f} min", flush=True)
     finally:

@@ -1,18 +1,26 @@
 """The pipeline: `dvc repro` decides which stages are stale and runs them (each stage is its own flow and
-publishes its own metrics as Prefect artifacts); this flow runs it, streams its log and sums up the metrics."""
+publishes its own metrics as Prefect artifacts); this flow runs it, streams its log, times each stage and ends with
+the one-screen report (`dqrec.summary`), also published as a Prefect artifact."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import WORKSPACE, StageFailed, flatten, quiet_tracebacks_for_bad_input, shared_prefect_server
+from dqrec.summary import StageRun, render, stage_lines, write_stage_runs
+from flows.common import WORKSPACE, StageFailed, quiet_tracebacks_for_bad_input, shared_prefect_server
+
+_RUNNING = re.compile(r"^Running stage '(\w+)'")
+_UP_TO_DATE = re.compile(r"^Stage '(\w+)' didn't change, skipping")
 
 
 def _environment() -> dict[str, str]:
@@ -22,45 +30,48 @@ def _environment() -> dict[str, str]:
 
 
 @task(cache_policy=NO_CACHE)
-def dvc_repro(targets: list[str], force: bool) -> None:
+def dvc_repro(targets: list[str], force: bool) -> list[StageRun]:
+    """Run `dvc repro`, echoing its output; each stage's wall time, or None where DVC found it up to date."""
     logger = get_run_logger()
     command = [sys.executable, "-m", "dvc", "repro", *(["--force"] if force else []), *targets]
     logger.info("running %s", " ".join(command[2:]))
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=_environment())
     assert process.stdout is not None
+    runs: list[StageRun] = []
+    current: tuple[str, float] | None = None
+
+    def close_current() -> None:
+        if current is not None:
+            runs.append(StageRun(current[0], time.perf_counter() - current[1]))
+
     for line in process.stdout:
         print(line, end="", flush=True)
+        if started := _RUNNING.match(line):
+            close_current()
+            current = (started.group(1), time.perf_counter())
+        elif skipped := _UP_TO_DATE.match(line):
+            close_current()
+            current = None
+            runs.append(StageRun(skipped.group(1), None))
+    close_current()
     if process.wait() != 0:
         raise StageFailed(f"dvc repro failed with exit code {process.returncode}; its output is above")
-
-
-@task(cache_policy=NO_CACHE)
-def collect_metrics() -> dict[str, dict]:
-    return {path.stem: WORKSPACE.read_metrics(path.stem) for path in sorted(WORKSPACE.metrics_dir.glob("*.json"))}
+    return runs
 
 
 @flow(name="dqrec-pipeline")
-def pipeline(targets: list[str] | None = None, force: bool = False) -> dict[str, dict]:
-    """Bring every artifact up to date with params.yaml and the code, then report the metrics."""
-    dvc_repro(targets or [], force)
-    return collect_metrics()
-
-
-def _shown(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, list):
-        values = [_shown(v) for v in value]
-        return f"[{', '.join(values)}]" if len(values) <= 4 else f"[{values[0]} ... {values[-1]}] ({len(values)})"
-    return str(value)
-
-
-def _print_metrics(metrics: dict[str, dict]) -> None:
-    for name, values in metrics.items():
-        print(f"\n{name}")
-        for key, value in flatten(values).items():
-            print(f"  {key:<52} {_shown(value)}")
+def pipeline(targets: list[str] | None = None, force: bool = False) -> str:
+    """Bring every artifact up to date with params.yaml and the code, then report."""
+    runs = dvc_repro(targets or [], force)
+    write_stage_runs(WORKSPACE.last_run_file, runs)
+    try:
+        report = render(WORKSPACE, runs)
+    except FileNotFoundError as missing:  # a partial run before any evaluation: the times are all there is
+        report = "\n".join([*stage_lines(runs), f"(no report yet: {missing})"])
+    create_markdown_artifact(key="pipeline-report", markdown=f"```\n{report}\n```",
+                             description="Full DQRec against its baseline, SID health and stage times")
+    return report
 
 
 def main() -> None:
@@ -73,7 +84,7 @@ def main() -> None:
         state = pipeline(args.targets, args.force, return_state=True)
     if not state.is_completed():
         sys.exit(1)
-    _print_metrics(state.result())
+    print("\n" + state.result())
 
 
 if __name__ == "__main__":

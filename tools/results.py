@@ -1,11 +1,13 @@
-"""Results tables in the README, generated from metrics files, never typed by hand.
+"""Results tables in the README and docs/, generated from metrics files, never typed by hand.
 
     python -m tools.results snapshot [--workspace DIR]   # copy a workspace's metrics and params to results/<dataset>/
     python -m tools.results snapshot --workspace DIR --name NAME   # an extra CF run of a snapshotted dataset
-    python -m tools.results readme     # rewrite the README's results blocks from every results/*/ snapshot
+    python -m tools.results readme     # rewrite every results block of README.md and docs/ from results/
 
-The README's headline comparison of full DQRec with its baseline pairs runs named in results/comparisons.yaml; a
-pair whose params differ in anything the baseline reads is refused, so the table cannot compare unlike runs.
+Blocks (``<!-- results:KIND:start -->`` ... ``end``): ``headline`` (README: the over-seeds comparisons run at
+today's params.yaml), ``seeds`` (every over-seeds comparison), ``comparison`` (single-run base / full pairs named in
+results/comparisons.yaml; a pair whose params differ in anything the baseline reads is refused), ``evaluate`` and
+``quantize`` (every snapshot).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import yaml
 
 RESULTS_DIR = Path("results")
 README = Path("README.md")
+# Every document with generated blocks; each block kind may stand in any of them.
+DOCUMENTS = (README, Path("docs/results.md"), Path("docs/method.md"))
 PARAMS = Path("params.yaml")
 # What a snapshot is expected to differ in from the current params: the dataset and the variants it ran.
 PER_RUN_PARAMS = {"data.dataset", "train.variants"}
@@ -29,6 +33,11 @@ START, END = "<!-- results:quantize:start -->", "<!-- results:quantize:end -->"
 EVAL_START, EVAL_END = "<!-- results:evaluate:start -->", "<!-- results:evaluate:end -->"
 COMPARISON_START, COMPARISON_END = "<!-- results:comparison:start -->", "<!-- results:comparison:end -->"
 SEEDS_START, SEEDS_END = "<!-- results:seeds:start -->", "<!-- results:seeds:end -->"
+HEADLINE_START, HEADLINE_END = "<!-- results:headline:start -->", "<!-- results:headline:end -->"
+# The datasets the headline table has a row for, measured or not.
+HEADLINE_DATASETS = ("ml-100k", "ml-1m", "lightgcn-gowalla", "amazon-beauty-s3rec", "amazon-scientific-lcrec")
+# What a seeds comparison differs in from params.yaml by design: its dataset, variants and seeds.
+PER_SEEDS_RUN_PARAMS = PER_RUN_PARAMS | {"pretrain.seed", "train.seed"}
 COMPARISONS = "comparisons.yaml"
 # Params the baseline never reads: the semantic IDs' stages and the SID variants' own switches. Two runs that differ
 # only in these trained the same baseline.
@@ -102,7 +111,10 @@ def _value(value: Any) -> str:
 STATED_LATER = {"pretrain.weight_decay": 0.0, "trainer.accelerator": "auto", "trainer.devices": 1,
                 "trainer.strategy": "auto", "trainer.num_nodes": 1, "trainer.precision": "32-true",
                 # Off switches: a run made before them ran without the text view and the gates.
-                "pretrain.text_dim": 0, "pretrain.text_weight": 1.0, "train.sid_gate": False}
+                "pretrain.text_dim": 0, "pretrain.text_weight": 1.0, "train.sid_gate": False,
+                # Inconsistency policies: every earlier run read a dataset that has all its side files and no
+                # unknown ids (checked for the five real datasets), so "error" is what they ran with.
+                "data.missing_side_files": "error", "data.unknown_ids": "error"}
 
 
 def _params(path: Path) -> dict[str, Any]:
@@ -201,7 +213,8 @@ def _mean_std(pair: list[float]) -> str:
 
 
 def _paired(test: dict[str, Any]) -> str:
-    return f"{test['relative']:+.1%} (p {test['p_value']:.3f})".replace("%", " %")
+    p = "p < 0.001" if test["p_value"] < 0.001 else f"p {test['p_value']:.3f}"
+    return f"{test['relative']:+.1%} ({p})".replace("%", " %")
 
 
 def seeds_table(results: Path = RESULTS_DIR / "seeds") -> str:
@@ -227,15 +240,62 @@ def seeds_table(results: Path = RESULTS_DIR / "seeds") -> str:
     return "\n".join(rows)
 
 
-def rewrite_readme(readme: Path = README, results: Path = RESULTS_DIR, params: Path = PARAMS) -> None:
-    text = _fill(readme.read_text(), START, END, tables(results), readme)
-    if EVAL_START in text:
-        text = _fill(text, EVAL_START, EVAL_END, evaluation_table(results, params), readme)
-    if COMPARISON_START in text:
-        text = _fill(text, COMPARISON_START, COMPARISON_END, comparison_table(results), readme)
-    if SEEDS_START in text:
-        text = _fill(text, SEEDS_START, SEEDS_END, seeds_table(results / "seeds"), readme)
-    readme.write_text(text)
+def _at_current_params(comparison: Path, params: Path) -> bool:
+    first_run = min(comparison.glob("seed-*/params.yaml"), default=None)
+    if first_run is None:
+        return False
+    return not [k for k in _differing_keys(_params(first_run), _params(params)) if k not in PER_SEEDS_RUN_PARAMS]
+
+
+def headline_table(results: Path = RESULTS_DIR / "seeds", params: Path = PARAMS) -> str:
+    """Full against base per dataset, over seeds, from the comparisons run at today's params.yaml (the largest
+    where there are several); a dataset without one says so."""
+    rows = ["| dataset | seeds | test NDCG@20, base | test NDCG@20, full | Δ NDCG@20 (p) | Δ Recall@20 (p) | "
+            "sparsest fifth: Δ NDCG@20 (p) | seeds full won |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    current: dict[str, dict[str, Any]] = {}
+    for path in sorted(results.glob("*/summary.json")) if results.is_dir() else []:
+        result = json.loads(path.read_text())
+        if "full" in result["against_base"] and _at_current_params(path.parent, params):
+            best = current.get(result["dataset"])
+            if best is None or len(result["seeds"]) > len(best["seeds"]):
+                current[result["dataset"]] = result | {"name": path.parent.name}
+    for dataset in HEADLINE_DATASETS:
+        if dataset not in current:
+            rows.append(f"| {dataset} | – | not yet compared over seeds at these params (`docs/results.md` has "
+                        "earlier settings) | | | | | |")
+            continue
+        result = current[dataset]
+        groups, variants = result["against_base"]["full"], result["variants"]
+        rows.append(f"| {dataset} (`{result['name']}`) | {len(result['seeds'])} | "
+                    f"{_mean_std(variants['base']['ndcg@20'])} | {_mean_std(variants['full']['ndcg@20'])} | "
+                    f"{_paired(groups['all']['ndcg@20'])} | "
+                    f"{_paired(groups['all']['recall@20'])} | {_paired(groups['sparsest_fifth']['ndcg@20'])} | "
+                    f"{groups['seeds']['ndcg@20']['wins']} of {len(result['seeds'])} |")
+    return "\n".join(rows)
+
+
+def rewrite_document(document: Path, results: Path = RESULTS_DIR, params: Path = PARAMS) -> None:
+    """Fill every results block ``document`` holds from ``results``; a document with none is refused."""
+    blocks = {(START, END): lambda: tables(results),
+              (EVAL_START, EVAL_END): lambda: evaluation_table(results, params),
+              (COMPARISON_START, COMPARISON_END): lambda: comparison_table(results),
+              (SEEDS_START, SEEDS_END): lambda: seeds_table(results / "seeds"),
+              (HEADLINE_START, HEADLINE_END): lambda: headline_table(results / "seeds", params)}
+    text = document.read_text()
+    present = [(start, end) for start, end in blocks if start in text]
+    if not present:
+        raise SystemExit(f"{document} has no <!-- results:KIND:start --> ... end block to fill")
+    for start, end in present:
+        text = _fill(text, start, end, blocks[start, end](), document)
+    document.write_text(text)
+
+
+def rewrite_documents(root: Path = Path("."), results: Path = RESULTS_DIR, params: Path = PARAMS) -> list[Path]:
+    paths = [root / document for document in DOCUMENTS]
+    for path in paths:
+        rewrite_document(path, root / results, root / params)
+    return paths
 
 
 def main() -> None:
@@ -249,8 +309,8 @@ def main() -> None:
     if args.command == "snapshot":
         print(f"wrote {snapshot(args.workspace, name=args.name)}")
     else:
-        rewrite_readme()
-        print(f"rewrote the results blocks of {README}")
+        rewritten = rewrite_documents()
+        print(f"rewrote the results blocks of {', '.join(map(str, rewritten))}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ that stage's ``artifacts`` module::
     data/train/     dqrec.cf.artifacts          <variant>.ckpt (self-describing), variants.json
     data/evaluate/  dqrec.evaluate.artifacts    per_user.parquet: each variant's test metrics per user
     metrics/<stage>.json, plots/
+    .dqrec/last_run.json    dqrec.summary          the last pipeline run's stage times (local, not versioned)
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from dqrec.io import atomic_file, write_json_atomic
+
+# The pipeline's stages in DAG order (dvc.yaml), each with one folder, one metrics file and one flow.
+STAGES = ("ingest", "split", "pretrain", "svd", "quantize", "sids", "train", "evaluate")
 
 
 def _stage_folder(stage: str) -> property:
@@ -51,6 +55,11 @@ class Workspace:
     @property
     def plots_dir(self) -> Path:
         return self.root / "plots"
+
+    @property
+    def last_run_file(self) -> Path:
+        """How long each stage of the last pipeline run took: a fact about this machine, so git does not track it."""
+        return self.root / ".dqrec" / "last_run.json"
 
     def metrics_file(self, stage: str) -> Path:
         return self.metrics_dir / f"{stage}.json"

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from dqrec.data.acquire import locate_dataset
-from dqrec.data.errors import DataError
-from dqrec.data.ingest import DuplicatePolicy, IngestConfig, ingest
+from dqrec.data.errors import MAX_PROBLEMS_COLLECTED, DataError
+from dqrec.data.ingest import DuplicatePolicy, IngestConfig, MissingSideFilePolicy, UnknownIdPolicy, ingest
 from tests.conftest import RECBOLE_INTER, write_files
 
 HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
@@ -187,14 +187,16 @@ def test_one_report_holds_problems_from_every_table(tmp_path: Path) -> None:
     assert {Path(p.file).name for p in err.value.problems} == {"t.inter", "t.item"}
 
 
-def test_report_fits_on_a_screen(tmp_path: Path) -> None:
+def test_report_fits_on_a_screen_and_collecting_stops_at_the_first_problems(tmp_path: Path) -> None:
     rows = "".join(f"-{i}\t10\t5\t100\n" for i in range(500))
     with pytest.raises(DataError) as err:
         ingest_inter(tmp_path, HEADER + rows)
 
-    assert len(err.value.problems) == 500
+    assert len(err.value.problems) == MAX_PROBLEMS_COLLECTED  # the first ones, in file order
+    assert [p.line for p in err.value.problems] == list(range(2, 2 + MAX_PROBLEMS_COLLECTED))
+    assert err.value.total == 500
     assert len(err.value.report().splitlines()) <= 20
-    assert "and 485 more" in err.value.report()
+    assert "(500 problems)" in err.value.report() and "and 485 more" in err.value.report()
 
 
 def test_a_known_dataset_in_the_wrong_format_is_refused(tmp_path: Path) -> None:
@@ -256,3 +258,117 @@ def test_lcrec_item_records_must_be_objects_of_strings(tmp_path: Path) -> None:
 
     assert problems_of(err) == [(1, "title", "a string"),
                                 (2, "item_id", "an object with title, description, brand, categories")]
+
+
+# --- inconsistencies between the interaction file and the files it must agree with ----------------------------
+
+RATINGS = "1::10::5::978300760\n1::11::3::978300761\n2::10::4::978300762\n"
+USERS = "1::M::25::4::85711\n2::F::35::7::94043\n"
+MOVIES = "10::Heat (1995)::Action\n11::Babe (1995)::Comedy\n12::Casino (1995)::Drama\n"
+
+
+def grouplens(tmp_path: Path, **files: str) -> Path:
+    named = {"ratings.dat": RATINGS, "users.dat": USERS, "movies.dat": MOVIES} | {
+        name.replace("_", "."): content for name, content in files.items()}
+    return write_files(tmp_path / "gl", {name: content for name, content in named.items() if content is not None})
+
+
+def test_a_missing_side_file_is_refused_by_name(tmp_path: Path) -> None:
+    folder = grouplens(tmp_path, users_dat=None)
+    with pytest.raises(DataError) as err:
+        ingest(folder, IngestConfig("gl"))
+
+    assert err.value.summary == "missing side file"
+    assert str(folder / "users.dat") in err.value.report()
+    assert "data.missing_side_files" in err.value.report()
+
+
+def test_a_missing_side_file_can_be_skipped_and_is_listed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = grouplens(tmp_path, users_dat=None)
+    dataset = ingest(folder, IngestConfig("gl", missing_side_files=MissingSideFilePolicy.SKIP))
+
+    assert dataset.stats["missing_side_files"] == ["users.dat"]
+    assert list(dataset.users.columns) == ["user_id", "raw_id"]  # no attributes
+    assert "users.dat: no such file" in caplog.text
+
+
+def test_a_named_dataset_needs_the_side_files_it_is_published_with(tmp_path: Path) -> None:
+    folder = write_files(tmp_path / "ml-100k", {"ml-100k.inter": HEADER + "1\t10\t5\t100\n",
+                                                "ml-100k.user": "user_id:token\tage:token\n1\t20\n"})
+    with pytest.raises(DataError) as err:
+        ingest(folder, IngestConfig("ml-100k"))
+
+    assert [Path(p.file).name for p in err.value.problems] == ["ml-100k.item"]
+
+
+def test_ratings_naming_an_item_the_item_file_does_not_know_are_refused(tmp_path: Path) -> None:
+    folder = grouplens(tmp_path, ratings_dat=RATINGS + "2::99::1::978300763\n2::98::1::978300764\n")
+    with pytest.raises(DataError) as err:
+        ingest(folder, IngestConfig("gl"))
+
+    assert [(Path(p.file).name, p.line, p.column, p.value) for p in err.value.problems] == [
+        ("ratings.dat", 4, "item_id", "99"), ("ratings.dat", 5, "item_id", "98")]
+    assert "2 interactions name 2 item ids that movies.dat does not know" in err.value.summary
+    assert "data.unknown_ids" in err.value.report()
+
+
+def test_ratings_naming_unknown_users_or_items_can_be_dropped_and_are_counted(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = grouplens(tmp_path, ratings_dat=RATINGS + "2::99::1::978300763\n3::10::1::978300764\n")
+    dataset = ingest(folder, IngestConfig("gl", unknown_ids=UnknownIdPolicy.DROP))
+
+    assert len(dataset.interactions) == 3
+    assert dataset.stats["unknown_ids_dropped"] == {"user": 1, "item": 1}
+    assert dataset.stats["raw"]["interactions"] == 5
+    assert "1 interaction names 1 item id that movies.dat does not know" in caplog.text
+    assert "e.g. 99" in caplog.text and "e.g. 3" in caplog.text
+
+
+def test_side_file_entries_without_interactions_are_counted(tmp_path: Path) -> None:
+    dataset = ingest(grouplens(tmp_path), IngestConfig("gl"))
+
+    assert dataset.stats["without_interactions"] == {"user": 0, "item": 1}  # movie 12 is never rated
+    assert dataset.stats["unknown_ids_dropped"] == {"user": 0, "item": 0}
+    assert dataset.stats["missing_side_files"] == []
+
+
+@pytest.mark.parametrize("test_file, column, value", [("0 1\n5 0\n", "user_id", "5"), ("0 1\n1 9\n", "item_id", "9")])
+def test_a_given_test_split_naming_what_train_does_not_know_is_refused(tmp_path: Path, test_file: str,
+                                                                        column: str, value: str) -> None:
+    folder = write_files(tmp_path / "lg", {"train.txt": "0 0 2\n1 1 2\n", "test.txt": test_file})
+    with pytest.raises(DataError) as err:
+        ingest(folder, IngestConfig("lg"))
+
+    [problem] = err.value.problems
+    assert (Path(problem.file).name, problem.line, problem.column, problem.value) == ("test.txt", 2, column, value)
+    assert "the train split does not know" in err.value.summary
+
+
+def test_a_given_test_split_naming_what_train_does_not_know_can_be_dropped(tmp_path: Path) -> None:
+    folder = write_files(tmp_path / "lg", {"train.txt": "0 0 2\n1 1 2\n", "test.txt": "0 1\n5 0\n1 9\n"})
+    dataset = ingest(folder, IngestConfig("lg", unknown_ids=UnknownIdPolicy.DROP))
+
+    assert dataset.stats["unknown_ids_dropped"] == {"test_user": 1, "test_item": 1}
+    assert dataset.interactions["source_split"].value_counts().to_dict() == {"train": 4, "test": 1}
+
+
+def test_sequence_items_the_attribute_file_does_not_know_are_refused(tmp_path: Path) -> None:
+    folder = write_files(tmp_path / "lc", {"Toy.inter.json": '{"1": [5, 3],\n "2": [3, 7]}',
+                                           "Toy.item.json": '{"3": {"title": "Kit"}, "5": {"title": "Tape"}}'})
+    with pytest.raises(DataError) as err:
+        ingest(folder, IngestConfig("lc"))
+
+    [problem] = err.value.problems
+    assert (Path(problem.file).name, problem.line, problem.value) == ("Toy.inter.json", 2, "7")
+    assert "Toy.item.json does not know" in err.value.summary
+
+
+@pytest.mark.parametrize("delimiter, shown", [(",", "','"), ("\t", "'\\t'"), (";", "';'")])
+def test_a_wrong_delimiter_is_named_from_the_first_lines(tmp_path: Path, delimiter: str, shown: str) -> None:
+    folder = grouplens(tmp_path, ratings_dat=RATINGS.replace("::", delimiter) * 1000)
+    with pytest.raises(DataError) as err:
+        ingest(folder, IngestConfig("gl"))
+
+    assert err.value.summary == f"wrong delimiter: found {shown} where '::' was expected"
+    [problem] = err.value.problems
+    assert (Path(problem.file).name, problem.line) == ("ratings.dat", 1)

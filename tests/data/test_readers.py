@@ -60,7 +60,7 @@ def test_grouplens_100k_archive_layout(tmp_path: Path) -> None:
 
 
 def test_lightgcn_keeps_the_given_train_and_test(tmp_path: Path) -> None:
-    folder = write_files(tmp_path / "lg", {"train.txt": "0 1 2 3\n1 0 2\n", "test.txt": "0 4\n1 3\n"})
+    folder = write_files(tmp_path / "lg", {"train.txt": "0 1 2 3\n1 0 2\n", "test.txt": "0 0\n1 3\n"})
     dataset = ingest(folder, IngestConfig("lg"))
 
     assert dataset.source["split"] == "given"
@@ -70,7 +70,7 @@ def test_lightgcn_keeps_the_given_train_and_test(tmp_path: Path) -> None:
 
 def test_s3rec_sequences_keep_their_order_and_item_attributes(tmp_path: Path) -> None:
     folder = write_files(tmp_path / "sq", {"Toy.txt": "1 5 3 4\n2 3 5\n",
-                                           "Toy_item2attributes.json": '{"3": [1, 2], "5": [2]}'})
+                                           "Toy_item2attributes.json": '{"3": [1, 2], "5": [2], "4": []}'})
     dataset = ingest(folder, IngestConfig("sq"))
 
     first_user = dataset.interactions[dataset.interactions["user_id"] == 0]
@@ -82,7 +82,8 @@ def test_s3rec_sequences_keep_their_order_and_item_attributes(tmp_path: Path) ->
 def test_lcrec_json_sequences_keep_their_order_and_items_their_text(tmp_path: Path) -> None:
     items = {"3": {"title": "Kit ", "description": "A relay kit.", "brand": "Supco",
                    "categories": "Industrial & Scientific,Tapes, Adhesives & Sealants"},
-             "5": {"title": "Staples", "description": "", "brand": "", "categories": ""}}
+             "5": {"title": "Staples", "description": "", "brand": "", "categories": ""},
+             "4": {"title": "Tape"}}
     folder = write_files(tmp_path / "lc", {"Toy.inter.json": '{"1": [5, 3, 4],\n "2": [3, 5]}',
                                            "Toy.item.json": json.dumps(items, indent=1)})
     dataset = ingest(folder, IngestConfig("lc"))

@@ -63,9 +63,14 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     return root, env
 
 
+def dqrec(*args: str) -> list[str]:
+    """The console script `make setup` installs beside this interpreter."""
+    return [str(Path(sys.executable).parent / "dqrec"), *args]
+
+
 def test_pipeline_flow_runs_every_stage_then_nothing(workspace: tuple[Path, dict[str, str]]) -> None:
     root, env = workspace
-    first = run([sys.executable, "-m", "flows.pipeline"], root, env)
+    first = run(dqrec("run"), root, env)
 
     stats = json.loads((root / "metrics" / "ingest.json").read_text())
     split = json.loads((root / "metrics" / "split.json").read_text())
@@ -80,17 +85,24 @@ def test_pipeline_flow_runs_every_stage_then_nothing(workspace: tuple[Path, dict
     assert set(evaluation) == {"base", "full", "full_vs_base"}
     assert evaluation["base"]["users"] == 943 and 0 < evaluation["base"]["recall@20"] < 1
     assert "Flow run" in first.stdout + first.stderr and "ingest" in first.stdout
-    assert "train.interactions" in first.stdout  # the metrics table is printed at the end
+    report = first.stdout[first.stdout.rindex("DQRec on ml-100k"):].splitlines()
+    assert len(report) <= 40  # the closing report fits on one screen
+    assert report[0].startswith("DQRec on ml-100k: 943 users, 1,682 items")
+    for heading in ("full vs base", "  all users (943)", "  sparsest fifth", "  → ", "Semantic IDs", "  user ",
+                    "  item ", "stages run ("):
+        assert any(line.startswith(heading) for line in report), heading
     stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
     assert set(re.findall(r"^(\w+): peak RSS \d+\.\d+ GB$", first.stdout, re.M)) == set(stages)
 
     again = run([sys.executable, "-m", "dvc", "repro"], root, env)
     assert "Data and pipelines are up to date" in again.stdout
+    shown = run(dqrec("report"), root, env).stdout.splitlines()
+    assert shown == report  # the same report, the stage times of the last pipeline run included
 
 
 def test_recommend_command_after_the_pipeline(workspace: tuple[Path, dict[str, str]]) -> None:
     root, env = workspace
-    shown = run([sys.executable, "-m", "flows.recommend", "1", "42", "--k", "3"], root, env)
+    shown = run(dqrec("recommend", "1", "42", "--k", "3"), root, env)
 
     assert "variant 'full'" in shown.stdout and "user 1 (272 known items)" in shown.stdout
     assert shown.stdout.count("\n    1 ") == 2  # one ranked list per user

@@ -1,4 +1,4 @@
-"""The README's results block comes from the metrics files and nothing else."""
+"""The results blocks of the README and docs/ come from the metrics files and nothing else."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tools.results import (
     COMPARISON_END,
@@ -14,7 +15,10 @@ from tools.results import (
     START,
     comparison_table,
     params_differing,
-    rewrite_readme,
+    DOCUMENTS,
+    HEADLINE_END,
+    HEADLINE_START,
+    rewrite_document,
     seeds_table,
     snapshot,
 )
@@ -37,7 +41,7 @@ def test_readme_block_is_rebuilt_from_every_snapshot(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{START}\nstale numbers\n{END}\noutro\n")
 
-    rewrite_readme(readme, tmp_path / "results")
+    rewrite_document(readme, tmp_path / "results")
 
     text = readme.read_text()
     assert "stale numbers" not in text and text.startswith("intro\n") and text.endswith("outro\n")
@@ -48,7 +52,7 @@ def test_readme_block_is_rebuilt_from_every_snapshot(tmp_path: Path) -> None:
 def test_a_readme_without_the_block_is_refused(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("no block\n")
     with pytest.raises(SystemExit, match="no <!-- results"):
-        rewrite_readme(tmp_path / "README.md", tmp_path)
+        rewrite_document(tmp_path / "README.md", tmp_path)
 
 
 def test_evaluation_block_lists_every_variant_from_the_metrics(tmp_path: Path) -> None:
@@ -66,7 +70,7 @@ def test_evaluation_block_lists_every_variant_from_the_metrics(tmp_path: Path) -
     readme = tmp_path / "README.md"
     readme.write_text(f"{START}\n{END}\n<!-- results:evaluate:start -->\nold\n<!-- results:evaluate:end -->\n")
 
-    rewrite_readme(readme, tmp_path / "results", current)
+    rewrite_document(readme, tmp_path / "results", current)
 
     text = readme.read_text()
     assert "| toy | base | 18 | no | 0.1500 | 0.1100 | 0.3000 | 0.1600 | 0.2000 | 0.1200 | 0.3600 | none |" in text
@@ -119,7 +123,7 @@ def test_the_comparison_pairs_a_baseline_with_full_dqrec_and_gives_the_relative_
     readme = tmp_path / "README.md"
     readme.write_text(f"{START}\n{END}\n{COMPARISON_START}\nold\n{COMPARISON_END}\n")
 
-    rewrite_readme(readme, results, tmp_path / "missing.yaml")
+    rewrite_document(readme, results, tmp_path / "missing.yaml")
 
     assert ("| toy | defaults | 0.0500 / 0.0495 | 0.2000 / 0.1000 | 0.2100 / 0.0990 | +5.0 % / -1.0 % | "
             "0.1000 / 0.1000 | 0.1050 / 0.0990 | +5.0 % / -1.0 % | `toy`; `toy-alpha` |") in readme.read_text()
@@ -135,14 +139,15 @@ def test_a_comparison_of_runs_the_baseline_would_tell_apart_is_refused(tmp_path:
         comparison_table(tmp_path)
 
 
-def test_the_committed_readme_shows_what_the_committed_results_hold(tmp_path: Path) -> None:
+@pytest.mark.parametrize("document", DOCUMENTS, ids=str)
+def test_the_committed_documents_show_what_the_committed_results_hold(tmp_path: Path, document: Path) -> None:
     root = Path(__file__).resolve().parents[2]
-    readme = tmp_path / "README.md"
-    readme.write_text((root / "README.md").read_text())
+    copy = tmp_path / document.name
+    copy.write_text((root / document).read_text())
 
-    rewrite_readme(readme, root / "results", root / "params.yaml")
+    rewrite_document(copy, root / "results", root / "params.yaml")
 
-    assert readme.read_text() == (root / "README.md").read_text(), "run `python -m tools.results readme`"
+    assert copy.read_text() == (root / document).read_text(), "run `python -m tools.results readme`"
 
 
 def test_the_seeds_table_shows_means_and_the_paired_tests_of_each_comparison(tmp_path: Path) -> None:
@@ -161,3 +166,36 @@ def test_the_seeds_table_shows_means_and_the_paired_tests_of_each_comparison(tmp
     assert rows[2] == ("| `toy-run` (toy) | 2 | 0.0500 / 0.0600 | full | 0.2000 ± 0.0100 | 0.2200 ± 0.0100 | "
                        "0.1000 ± 0.0020 | 0.1100 ± 0.0030 | +10.0 % (p 0.031) | -5.0 % (p 0.031) | "
                        "+10.0 % (p 0.031) | -5.0 % (p 0.031) | 1 of 2, p 0.031 |")
+
+
+def seeds_comparison(folder: Path, dataset: str, seeds: list[int], params: dict) -> None:
+    test = {"users": 10, "mean_a": 0.1, "mean_b": 0.11, "difference": 0.01, "relative": 0.1, "ci_low": 0.0,
+            "ci_high": 0.02, "p_value": 0.0312}
+    result = {"dataset": dataset, "seeds": seeds,
+              "variants": {v: {"val_ndcg@20": [0.05, 0.001], "recall@20": [0.2, 0.01], "ndcg@20": [0.1, 0.002]}
+                           for v in ("base", "full")},
+              "against_base": {"full": {group: {"recall@20": test, "ndcg@20": test | {"wins": 2}}
+                                        for group in ("all", "sparsest_fifth", "seeds")}}}
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps(result))
+    for seed in seeds:
+        (folder / f"seed-{seed}").mkdir()
+        run_params = params | {"data": {"dataset": dataset}, "train": params["train"] | {"seed": seed}}
+        (folder / f"seed-{seed}" / "params.yaml").write_text(yaml.safe_dump(run_params))
+
+
+def test_the_headline_shows_per_dataset_the_largest_comparison_at_todays_params(tmp_path: Path) -> None:
+    params = {"data": {"dataset": "ml-100k"}, "train": {"seed": 1, "lr": 0.003}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    seeds_comparison(tmp_path / "seeds" / "small", "ml-100k", [1, 2], params)
+    seeds_comparison(tmp_path / "seeds" / "large", "ml-100k", [1, 2, 3], params)
+    seeds_comparison(tmp_path / "seeds" / "other-lr", "ml-1m", [1, 2, 3], params | {"train": {"lr": 0.01}})
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{HEADLINE_START}\n{HEADLINE_END}\n")
+
+    rewrite_document(readme, tmp_path, tmp_path / "params.yaml")
+
+    rows = [line for line in readme.read_text().splitlines() if line.startswith("| ")][1:]
+    assert rows[0].startswith("| ml-100k (`large`) | 3 | 0.1000 ± 0.0020 | 0.1000 ± 0.0020 | +10.0 % (p 0.031) |")
+    assert rows[1].startswith("| ml-1m | – | not yet compared over seeds at these params")  # its lr differs
+    assert len(rows) == 5  # one per dataset

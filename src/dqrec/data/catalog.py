@@ -21,6 +21,9 @@ class DatasetSpec:
     check_attributes: bool = False
     # column -> values that the published files use for "unknown" there; read as missing.
     missing_markers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The entity kinds ("user", "item") whose side file the published dataset has (None: what its format
+    # always ships, readers.STANDARD_SIDE_FILES); ingest refuses a copy without one unless told to skip it.
+    side_files: tuple[str, ...] | None = None
     # file name -> sha256 of the published file; a local copy that differs is reported, not rejected,
     # so that a damaged file still gets a located validation error.
     sha256: dict[str, str] = field(default_factory=dict)
@@ -31,6 +34,7 @@ KNOWN_DATASETS: dict[str, DatasetSpec] = {
     for spec in (
         DatasetSpec(
             "ml-100k", (Format.RECBOLE, Format.GROUPLENS_100K), "ratio", rating_range=(1.0, 5.0),
+            side_files=("user", "item"),
             drop_attributes=("zip_code",), check_attributes=True,
             sha256={
                 "ml-100k.inter": "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff",
@@ -42,7 +46,7 @@ KNOWN_DATASETS: dict[str, DatasetSpec] = {
             missing_markers={"title": ("unkonwn",), "release_year": ("unkonwn", "V")},
         ),
         DatasetSpec(
-            "ml-1m", (Format.GROUPLENS,), "ratio", rating_range=(1.0, 5.0),
+            "ml-1m", (Format.GROUPLENS,), "ratio", rating_range=(1.0, 5.0), side_files=("user", "item"),
             drop_attributes=("zip_code",), check_attributes=True,
             sha256={
                 "ratings.dat.gz": "286bf74147e03c483e5eaef1480df636c39c538c05201ac024f3c9caddd92b58",
@@ -51,21 +55,21 @@ KNOWN_DATASETS: dict[str, DatasetSpec] = {
             },
         ),
         DatasetSpec(
-            "lightgcn-gowalla", (Format.LIGHTGCN,), "given",
+            "lightgcn-gowalla", (Format.LIGHTGCN,), "given", side_files=(),
             sha256={
                 "train.txt": "7244696fdeb23911319cf7b689f2e15a3c4c92549c873a5677b44e3f13cc3e62",
                 "test.txt": "099a2a73924e4b754dc6efd730d764f492321b53c38eb93298850c83acf57be3",
             },
         ),
         DatasetSpec(
-            "amazon-beauty-s3rec", (Format.S3REC,), "leave_one_out",
+            "amazon-beauty-s3rec", (Format.S3REC,), "leave_one_out", side_files=("item",),
             sha256={
                 "Beauty.txt": "226cce9c3105299ca0db9615d7d3fb32b3175e90da43100ae352599f0f0107b8",
                 "Beauty_item2attributes.json": "129e40f67486f6877eff0f5318cfa8530ee8ac23d8b0d1de04e1bb7a2ba0b2d4",
             },
         ),
         DatasetSpec(
-            "amazon-scientific-lcrec", (Format.LCREC,), "leave_one_out",
+            "amazon-scientific-lcrec", (Format.LCREC,), "leave_one_out", side_files=("item",),
             sha256={
                 "Scientific.inter.json": "32c6c01876ebecebdfabd2dbd358594be36655e9e7b168772a7a3aa3624ee1b4",
                 "Scientific.item.json": "ad24200106868dac2b544d812305d61a11bf07fed78b2f7cdca41d66f3418e71",

@@ -13,8 +13,8 @@ import pandas as pd
 
 from dqrec.data.acquire import sha256_of
 from dqrec.data.catalog import DEFAULT_SPLIT_BY_FORMAT, KNOWN_DATASETS, DatasetSpec
-from dqrec.data.errors import DataError, Problem, raise_if_any
-from dqrec.data.readers import TEXT_COLUMNS, RawDataset, TimestampKind, read_dataset
+from dqrec.data.errors import MAX_PROBLEMS_COLLECTED, DataError, Found, Problem, raise_if_any
+from dqrec.data.readers import STANDARD_SIDE_FILES, TEXT_COLUMNS, RawDataset, TimestampKind, read_dataset
 from dqrec.data.schemas import (
     ATTRIBUTE_PATTERNS,
     INTERACTIONS_SCHEMA,
@@ -33,6 +33,16 @@ class DuplicatePolicy(StrEnum):
     ERROR = "error"  # refuse the input, listing every repeat
 
 
+class MissingSideFilePolicy(StrEnum):
+    ERROR = "error"  # refuse: the dataset's format (or its catalogue entry) has this file
+    SKIP = "skip"  # go on without that entity kind's attributes, with a warning; listed in the ingest metrics
+
+
+class UnknownIdPolicy(StrEnum):
+    ERROR = "error"  # refuse, naming the file, the first lines and the ids
+    DROP = "drop"  # drop those interactions, with a warning (count, examples); counted in the ingest metrics
+
+
 @dataclass(frozen=True)
 class IngestConfig:
     """params.yaml's ``data`` section."""
@@ -40,6 +50,8 @@ class IngestConfig:
     dataset: str = "ml-100k"
     kcore: int = 0
     duplicates: DuplicatePolicy = DuplicatePolicy.FIRST
+    missing_side_files: MissingSideFilePolicy = MissingSideFilePolicy.ERROR
+    unknown_ids: UnknownIdPolicy = UnknownIdPolicy.ERROR
 
 
 class CanonicalDataset(NamedTuple):
@@ -65,8 +77,10 @@ def ingest(folder: Path, config: IngestConfig) -> CanonicalDataset:
     if spec and spec.missing_markers:
         raw = _markers_to_missing(raw, spec.missing_markers)
     _validate(raw, spec)
+    raw = _apply_missing_side_file_policy(raw, spec, config.missing_side_files)
     interactions = _typed_interactions(raw.interactions)
     raw_counts = _counts(interactions)
+    interactions, unknown = _apply_unknown_id_policy(interactions, raw, config.unknown_ids)
     source_counts = _source_file_counts(interactions)
     interactions, dropped = _apply_duplicate_policy(interactions, config.duplicates)
     interactions, removed = kcore_filter(interactions, config.kcore)
@@ -88,6 +102,10 @@ def ingest(folder: Path, config: IngestConfig) -> CanonicalDataset:
         "dataset": config.dataset,
         "raw": raw_counts,
         **({"source_files": source_counts} if source_counts else {}),
+        "missing_side_files": [raw.side_files[kind].name for kind in _expected_side_files(raw, spec)
+                               if kind not in _present_side_files(raw)],
+        "unknown_ids_dropped": unknown,
+        "without_interactions": _entities_without_interactions(raw, user_ids, item_ids),
         "duplicates_dropped": dropped,
         "kcore_removed": removed,
         **_counts(interactions),
@@ -101,16 +119,113 @@ def ingest(folder: Path, config: IngestConfig) -> CanonicalDataset:
 def _validate(raw: RawDataset, spec: DatasetSpec | None) -> None:
     """Run every schema before raising, so one report covers all tables."""
     columns = list(raw.interactions.columns)
-    problems = validation_problems(raw_interactions_schema(columns, spec and spec.rating_range),
-                                   raw.interactions)
+    tables = [validation_problems(raw_interactions_schema(columns, spec and spec.rating_range), raw.interactions)]
     patterns = ATTRIBUTE_PATTERNS if spec and spec.check_attributes else None
     for frame, id_column in ((raw.users, "user_id"), (raw.items, "item_id")):
         if frame is not None:
-            problems += validation_problems(raw_entities_schema(id_column, patterns), frame)
+            tables.append(validation_problems(raw_entities_schema(id_column, patterns), frame))
     # A short line also fails the not-empty check of its missing fields: report the line once.
     structural = {(p.file, p.line) for p in raw.problems}
-    problems = raw.problems + [p for p in problems if (p.file, p.line) not in structural]
-    raise_if_any(sorted(problems, key=lambda p: (p.file, p.line or 0)), "invalid input data")
+    problems = raw.problems + [p for found in tables for p in found if (p.file, p.line) not in structural]
+    total = raw.problems.total + sum(found.total for found in tables)
+    raise_if_any(sorted(problems, key=lambda p: (p.file, p.line or 0)), "invalid input data", total)
+
+
+def _expected_side_files(raw: RawDataset, spec: DatasetSpec | None) -> tuple[str, ...]:
+    if spec and spec.side_files is not None:
+        return spec.side_files
+    return STANDARD_SIDE_FILES.get(raw.format, ())
+
+
+def _present_side_files(raw: RawDataset) -> set[str]:
+    return {kind for kind, frame in (("user", raw.users), ("item", raw.items)) if frame is not None}
+
+
+def _apply_missing_side_file_policy(raw: RawDataset, spec: DatasetSpec | None, policy: MissingSideFilePolicy
+                                    ) -> RawDataset:
+    missing = [kind for kind in _expected_side_files(raw, spec) if kind not in _present_side_files(raw)]
+    if not missing:
+        return raw
+    owner = f"the {spec.name} dataset" if spec else f"the {raw.format.value} format"
+    if policy is MissingSideFilePolicy.ERROR:
+        raise DataError([Problem(str(raw.side_files[kind]), f"this {kind} attribute file, which {owner} has "
+                                 f"(data.missing_side_files: error; 'skip' goes on without {kind} attributes)",
+                                 value="no such file") for kind in missing], "missing side file")
+    for kind in missing:
+        log.warning("%s: no such file; going on without %s attributes (data.missing_side_files: skip)",
+                    raw.side_files[kind], kind)
+    return raw
+
+
+class _UnknownIds(NamedTuple):
+    key: str  # its name in the ingest metrics
+    column: str
+    rows: pd.Series  # (interactions,) bool: the rows naming such an id
+    knower: str  # the file (or split) that does not know them
+
+
+def _unknown_id_checks(interactions: pd.DataFrame, raw: RawDataset) -> list[_UnknownIds]:
+    """Interactions naming an id that the file they must agree with does not know: a side file's ids, and, where
+    the dataset gives its own split, train's users and items for the test rows."""
+    checks = []
+    for kind, frame in (("user", raw.users), ("item", raw.items)):
+        if frame is not None:
+            known = pd.to_numeric(frame[f"{kind}_id"]).astype("int64")
+            checks.append(_UnknownIds(kind, f"{kind}_id", ~interactions[f"{kind}_id"].isin(known),
+                                      raw.side_files[kind].name))
+    if "source_split" in interactions:
+        train = interactions[interactions["source_split"] == "train"]
+        test = interactions["source_split"] == "test"
+        for kind in ("user", "item"):
+            column = f"{kind}_id"
+            checks.append(_UnknownIds(f"test_{kind}", column, test & ~interactions[column].isin(train[column]),
+                                      "the train split"))
+    return checks
+
+
+def _apply_unknown_id_policy(interactions: pd.DataFrame, raw: RawDataset, policy: UnknownIdPolicy
+                             ) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Refuse (or drop, with a warning) interactions naming ids their side file or train split does not know.
+    Returns the interactions kept and, per check, how many were dropped."""
+    checks = _unknown_id_checks(interactions, raw)
+    failing = [check for check in checks if check.rows.any()]
+    if failing and policy is UnknownIdPolicy.ERROR:
+        problems = Found()
+        for check in failing:
+            rows = interactions[check.rows].sort_values([FILE_COLUMN, LINE_COLUMN])
+            kind = check.column.removesuffix("_id")
+            problems.add([Problem(str(r[FILE_COLUMN]), f"{'an' if kind == 'item' else 'a'} {kind} id that "
+                                  f"{check.knower} knows (data.unknown_ids: error; 'drop' drops these interactions)",
+                                  line=int(r[LINE_COLUMN]), column=check.column, value=str(r[check.column]))
+                          for _, r in rows.head(MAX_PROBLEMS_COLLECTED).iterrows()], total=int(check.rows.sum()))
+        counts = "; ".join(_described(check, interactions) for check in failing)
+        raise DataError(problems, f"unknown ids: {counts}", problems.total)
+    for check in failing:
+        log.warning("dropped %s (data.unknown_ids: drop); e.g. %s", _described(check, interactions),
+                    ", ".join(map(str, interactions.loc[check.rows, check.column].unique()[:5])))
+    dropped = np.logical_or.reduce([check.rows.to_numpy() for check in failing]) if failing else None
+    kept = interactions if dropped is None else interactions[~dropped]
+    if kept.empty:
+        raise DataError(Problem(str(raw.files[0]), "some interactions whose ids the side files know",
+                                value="none left after dropping unknown ids"), "unknown ids")
+    return kept, {check.key: int(check.rows.sum()) for check in checks}
+
+
+def _described(check: _UnknownIds, interactions: pd.DataFrame) -> str:
+    """E.g. "3 interactions name 2 item ids that movies.dat does not know"."""
+    n, ids = int(check.rows.sum()), interactions.loc[check.rows, check.column].nunique()
+    kind = check.column.removesuffix("_id")
+    return (f"{n:,} interaction{'s' if n != 1 else ''} name{'' if n != 1 else 's'} {ids:,} {kind} "
+            f"id{'s' if ids != 1 else ''} that {check.knower} does not know")
+
+
+def _entities_without_interactions(raw: RawDataset, user_ids: np.ndarray, item_ids: np.ndarray) -> dict[str, int]:
+    """Side-file entries no interaction names: left out of the entity tables (ml-1m lists 177 unrated movies)."""
+    counts = {}
+    for kind, frame, ids in (("user", raw.users, user_ids), ("item", raw.items, item_ids)):
+        if frame is not None:
+            counts[kind] = int((~pd.to_numeric(frame[f"{kind}_id"]).astype("int64").isin(ids)).sum())
+    return counts
 
 
 def _markers_to_missing(raw: RawDataset, markers: dict[str, tuple[str, ...]]) -> RawDataset:

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from dqrec.data.errors import DataError, Problem
+from dqrec.data.errors import DataError, Found, Problem
 from dqrec.data.textfiles import (
     FILE_COLUMN,
     LINE_COLUMN,
-    MAX_LISTED,
     json_object_entries,
     read_text,
     sequence_frame,
@@ -55,7 +54,10 @@ class RawDataset:
     multi_valued: dict[str, str] = field(default_factory=dict)
     # structural problems found while parsing (short lines, a truncated last line), reported with the
     # schema failures in one report
-    problems: list[Problem] = field(default_factory=list)
+    problems: Found = field(default_factory=Found)
+    # "user" / "item" -> where the reader looked for that side file (present or not), so that a missing one
+    # can be named
+    side_files: dict[str, Path] = field(default_factory=dict)
 
 
 RECBOLE_TYPES = ("token", "token_seq", "float", "float_seq")
@@ -69,6 +71,14 @@ LATIN1_OR_UTF8 = ("utf-8", "latin-1")
 # Entity columns of free text: kept as strings for text representations, never turned into attribute tokens.
 TEXT_COLUMNS = ("title", "description")
 LCREC_TEXT_FIELDS = ("title", "description", "brand", "categories")
+# The side files a format always ships: a folder of that format without one is missing a file, not a dataset
+# without attributes. RecBole atomic files, sequence files and plain tables may come without them (the catalogue
+# says which named datasets have them).
+STANDARD_SIDE_FILES: dict[Format, tuple[str, ...]] = {
+    Format.GROUPLENS: ("user", "item"),
+    Format.GROUPLENS_100K: ("user", "item"),
+    Format.LCREC: ("item",),
+}
 
 
 def detect_format(folder: Path) -> Format:
@@ -108,7 +118,7 @@ def read_dataset(folder: Path, fmt: Format | None = None) -> RawDataset:
 # --- RecBole atomic files -------------------------------------------------------------------------------
 
 
-def _recbole_file(path: Path, required: tuple[str, ...], found: list[Problem]
+def _recbole_file(path: Path, required: tuple[str, ...], found: Found
                   ) -> tuple[pd.DataFrame, dict[str, str]]:
     text = read_text(path)
     header, _, body = text.partition("\n")
@@ -134,7 +144,7 @@ def _recbole_file(path: Path, required: tuple[str, ...], found: list[Problem]
     return split_fields(path, body.replace("\r\n", "\n"), "\t", names, found, first_line=2), types
 
 
-def _recbole_entities(path: Path, id_column: str, multi: dict[str, str], found: list[Problem]
+def _recbole_entities(path: Path, id_column: str, multi: dict[str, str], found: Found
                       ) -> pd.DataFrame | None:
     if not path.exists():
         return None
@@ -152,7 +162,7 @@ def read_recbole(folder: Path) -> RawDataset:
     path = folder / f"{folder.name}.inter"
     if not path.exists():
         path = inter_files[0]
-    found: list[Problem] = []
+    found = Found()
     interactions, types = _recbole_file(path, ("user_id", "item_id"), found)
     keep = [c for c in ("user_id", "item_id", "timestamp", "rating") if c in types]
     interactions = interactions[keep + [LINE_COLUMN, FILE_COLUMN]]
@@ -163,8 +173,9 @@ def read_recbole(folder: Path) -> RawDataset:
     multi: dict[str, str] = {}
     users = _recbole_entities(path.with_suffix(".user"), "user_id", multi, found)
     items = _recbole_entities(path.with_suffix(".item"), "item_id", multi, found)
-    files = [p for p in (path, path.with_suffix(".user"), path.with_suffix(".item")) if p.exists()]
-    return RawDataset(Format.RECBOLE, interactions, users, items, kind, files, multi, found)
+    side_files = {"user": path.with_suffix(".user"), "item": path.with_suffix(".item")}
+    files = [p for p in (path, *side_files.values()) if p.exists()]
+    return RawDataset(Format.RECBOLE, interactions, users, items, kind, files, multi, found, side_files)
 
 
 # --- GroupLens ------------------------------------------------------------------------------------------
@@ -177,7 +188,7 @@ def _title_and_year(items: pd.DataFrame) -> pd.DataFrame:
     return items
 
 
-def _optional_file(path: Path, sep: str, names: list[str], found: list[Problem], files: list[Path]
+def _optional_file(path: Path, sep: str, names: list[str], found: Found, files: list[Path]
                    ) -> pd.DataFrame | None:
     """An attribute file that a dataset may lack: parsed when present, and then counted among its files."""
     if not path.exists():
@@ -190,7 +201,7 @@ def read_grouplens(folder: Path) -> RawDataset:
     ratings = folder / "ratings.dat"
     if not ratings.exists():
         ratings = folder / "ratings.dat.gz"
-    found: list[Problem] = []
+    found = Found()
     files = [ratings]
     interactions = split_fields(ratings, read_text(ratings), "::", ["user_id", "item_id", "rating", "timestamp"],
                                 found)
@@ -200,12 +211,12 @@ def read_grouplens(folder: Path) -> RawDataset:
     if items is not None:
         items = _title_and_year(items)
     return RawDataset(Format.GROUPLENS, interactions, users, items, TimestampKind.UNIX, files, {"genre": "|"},
-                      found)
+                      found, {"user": folder / "users.dat", "item": folder / "movies.dat"})
 
 
 def read_grouplens_100k(folder: Path) -> RawDataset:
     path = folder / "u.data"
-    found: list[Problem] = []
+    found = Found()
     files = [path]
     interactions = split_fields(path, read_text(path), "\t", ["user_id", "item_id", "rating", "timestamp"],
                                 found)
@@ -220,7 +231,7 @@ def read_grouplens_100k(folder: Path) -> RawDataset:
         items = _title_and_year(raw[["item_id", "title", LINE_COLUMN, FILE_COLUMN]].copy())
         items["genre"] = [" ".join(genre_names[row == "1"]) for row in raw[flags].to_numpy()]
     return RawDataset(Format.GROUPLENS_100K, interactions, users, items, TimestampKind.UNIX, files,
-                      {"genre": " "}, found)
+                      {"genre": " "}, found, {"user": folder / "u.user", "item": folder / "u.item"})
 
 
 # --- sequence files -------------------------------------------------------------------------------------
@@ -228,7 +239,7 @@ def read_grouplens_100k(folder: Path) -> RawDataset:
 
 def read_lightgcn(folder: Path) -> RawDataset:
     parts = []
-    found: list[Problem] = []
+    found = Found()
     for split in ("train", "test"):
         path = folder / f"{split}.txt"
         part = sequence_lines(path, read_text(path), found)
@@ -246,15 +257,16 @@ def read_s3rec(folder: Path) -> RawDataset:
         stem = attribute_files[0].name.removesuffix("_item2attributes.json")
         sequences = [p for p in sequences if p.stem == stem] or sequences
     path = sequences[0]
-    found: list[Problem] = []
+    found = Found()
     interactions = sequence_lines(path, read_text(path), found)
     items = None
     files = [path]
     if attribute_files:
         items = _item_attributes_json(attribute_files[0])
         files.append(attribute_files[0])
+    side_file = attribute_files[0] if attribute_files else path.with_name(f"{path.stem}_item2attributes.json")
     return RawDataset(Format.S3REC, interactions, None, items, TimestampKind.ORDINAL, files, {"attribute": " "},
-                      found)
+                      found, {"item": side_file})
 
 
 def _item_attributes_json(path: Path) -> pd.DataFrame:
@@ -280,16 +292,16 @@ def read_lcrec(folder: Path) -> RawDataset:
     """LC-Rec / LETTER JSON: ``{"user": [item, ...]}`` in time order, and per item its title, description, brand
     and category path (comma-separated, the root first)."""
     path = sorted(folder.glob("*.inter.json"))[0]
-    found: list[Problem] = []
+    found = Found()
     interactions = _lcrec_sequences(path, found)
     item_path = path.with_name(path.name.removesuffix(".inter.json") + ".item.json")
     items = _lcrec_items(item_path, found) if item_path.exists() else None
     files = [path] + ([item_path] if items is not None else [])
     return RawDataset(Format.LCREC, interactions, None, items, TimestampKind.ORDINAL, files, {"category": ","},
-                      found)
+                      found, {"item": item_path})
 
 
-def _lcrec_sequences(path: Path, found: list[Problem]) -> pd.DataFrame:
+def _lcrec_sequences(path: Path, found: Found) -> pd.DataFrame:
     sequences = []
     for user, sequence, line in json_object_entries(path, read_text(path)):
         if not isinstance(sequence, list):
@@ -297,8 +309,8 @@ def _lcrec_sequences(path: Path, found: list[Problem]) -> pd.DataFrame:
                                  value=f"{user}: {str(sequence)[:30]}"))
             continue
         bad = [item for item in sequence if isinstance(item, bool) or not isinstance(item, int)]
-        found += [Problem(str(path), "integer item ids", line=line, column="item_id", value=f"{user}: {item!r}")
-                  for item in bad[:MAX_LISTED]]
+        found += (Problem(str(path), "integer item ids", line=line, column="item_id", value=f"{user}: {item!r}")
+                  for item in bad)
         sequences.append((user, [str(item) for item in sequence], line))
     frame = sequence_frame(path, sequences)
     if frame.empty and not found:
@@ -306,7 +318,7 @@ def _lcrec_sequences(path: Path, found: list[Problem]) -> pd.DataFrame:
     return frame
 
 
-def _lcrec_items(path: Path, found: list[Problem]) -> pd.DataFrame:
+def _lcrec_items(path: Path, found: Found) -> pd.DataFrame:
     rows = []
     for item, record, line in json_object_entries(path, read_text(path)):
         if not isinstance(record, dict):
@@ -332,7 +344,7 @@ def _lcrec_items(path: Path, found: list[Problem]) -> pd.DataFrame:
 # --- the user's own tables ------------------------------------------------------------------------------
 
 
-def _table(path: Path, required: tuple[str, ...], found: list[Problem]) -> pd.DataFrame:
+def _table(path: Path, required: tuple[str, ...], found: Found) -> pd.DataFrame:
     if path.suffix == ".parquet":
         frame = pd.read_parquet(path)
         frame = frame.astype({c: "str" for c in frame.columns}).where(frame.notna(), None)
@@ -362,7 +374,7 @@ def _first_existing(folder: Path, stem: str) -> Path | None:
 def read_table(folder: Path) -> RawDataset:
     path = _first_existing(folder, "interactions")
     assert path is not None, "detect_format guarantees an interactions file"
-    found: list[Problem] = []
+    found = Found()
     interactions = _table(path, ("user_id", "item_id"), found)
     keep = [c for c in ("user_id", "item_id", "timestamp", "rating") if c in interactions.columns]
     interactions = interactions[keep + [LINE_COLUMN, FILE_COLUMN]].copy()
@@ -372,16 +384,18 @@ def read_table(folder: Path) -> RawDataset:
         kind = TimestampKind.NONE
     files = [path]
     entities = {}
+    side_files = {}
     multi: dict[str, str] = {}
-    for stem, id_column in (("users", "user_id"), ("items", "item_id")):
+    for kind_name, stem, id_column in (("user", "users", "user_id"), ("item", "items", "item_id")):
         entity_path = _first_existing(folder, stem)
+        side_files[kind_name] = entity_path or folder / f"{stem}{path.suffix}"
         entities[stem] = _table(entity_path, (id_column,), found) if entity_path else None
         if entity_path:
             files.append(entity_path)
             multi.update({c: "|" for c in entities[stem].columns
                           if c not in (id_column, "title", LINE_COLUMN, FILE_COLUMN)})
     return RawDataset(Format.TABLE, interactions, entities["users"], entities["items"], kind, files, multi,
-                      found)
+                      found, side_files)
 
 
 _READERS = {

@@ -7,7 +7,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from dqrec.data.errors import Problem
+from dqrec.data.errors import MAX_PROBLEMS_COLLECTED, Found, Problem
 from dqrec.data.textfiles import FILE_COLUMN, LINE_COLUMN
 
 NON_NEGATIVE_INTEGER = r"^\d+$"
@@ -71,16 +71,22 @@ INTERACTIONS_SCHEMA = pa.DataFrameSchema(
 )
 
 
-def validation_problems(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> list[Problem]:
-    """Every failure of ``schema`` on ``frame``, located by the frame's file and line columns."""
+def validation_problems(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> Found:
+    """The failures of ``schema`` on ``frame`` (the first few located by the frame's file and line columns, all
+    counted)."""
+    found = Found()
     try:
         schema.validate(frame, lazy=True)
     except SchemaErrors as err:
-        return _to_problems(err.failure_cases, frame)
-    return []
+        found.add(_to_problems(err.failure_cases, frame), total=len(err.failure_cases))
+    return found
 
 
 def _to_problems(cases: pd.DataFrame, frame: pd.DataFrame) -> list[Problem]:
+    """The first failure cases in file order as located problems (locating each costs a lookup, so only those
+    a report can show are located)."""
+    order = pd.to_numeric(cases["index"], errors="coerce").fillna(-1)
+    cases = cases.iloc[order.argsort(kind="stable")].head(MAX_PROBLEMS_COLLECTED)
     problems = []
     for case in cases.itertuples(index=False):
         column = case.column if isinstance(case.column, str) else None

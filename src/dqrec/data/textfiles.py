@@ -13,15 +13,18 @@ from typing import Any
 
 import pandas as pd
 
-from dqrec.data.errors import DataError, Problem
+from dqrec.data.errors import MAX_PROBLEMS_COLLECTED, DataError, Found, Problem
 
 LINE_COLUMN = "_line"
 FILE_COLUMN = "_file"
 
 _PANDAS_LINE = re.compile(r"line (\d+)")
 _WHITESPACE = re.compile(r"\s*")
-# The first repeated keys a report lists (a file with thousands of them is wrong for one reason).
-MAX_LISTED = 20
+# Delimiters a wrongly exported file is likely to use instead of the expected one, the longer first ('::' is
+# also two ':').
+COMMON_DELIMITERS = ("::", "\t", ",", ";", "|", " ")
+# Lines looked at to tell the delimiter: enough to see a file-wide habit, few enough to take no time.
+SNIFFED_LINES = 5
 
 
 def read_bytes(path: Path) -> bytes:
@@ -58,7 +61,7 @@ def read_text(path: Path, encodings: tuple[str, ...] = ("utf-8",)) -> str:
 
 
 def split_fields(
-    path: Path, text: str, sep: str, names: list[str], problems: list[Problem], first_line: int = 1
+    path: Path, text: str, sep: str, names: list[str], problems: Found, first_line: int = 1
 ) -> pd.DataFrame:
     """Parse delimiter-separated ``text`` into string columns ``names`` plus the 1-based source line.
 
@@ -67,6 +70,8 @@ def split_fields(
     can hold them with the schema failures. Empty fields become missing values for the schemas to report.
     """
     original, shown_sep = text, sep
+    if len(names) > 1:
+        _refuse_another_delimiter(path, text, sep, len(names), first_line)
     if sep != "\t" and len(sep) > 1:
         # Multi-character separators force pandas' slow python engine; a tab never occurs in these files.
         text = text.replace(sep, "\t")
@@ -95,20 +100,34 @@ def split_fields(
         raise DataError(Problem(str(path), "at least one line of data", value="no rows"), "empty file") from None
     frame[LINE_COLUMN] = pd.RangeIndex(first_line, first_line + len(frame))
     frame[FILE_COLUMN] = str(path)
-    problems += _short_lines(path, frame, names)
+    _add_short_lines(path, frame, names, problems)
     problems += _missing_final_newline(path, original, first_line + len(frame) - 1, names[-1])
     return frame
 
 
-def _short_lines(path: Path, frame: pd.DataFrame, names: list[str]) -> list[Problem]:
+def _refuse_another_delimiter(path: Path, text: str, sep: str, n_fields: int, first_line: int) -> None:
+    """Refuse at once a file whose first lines never hold ``sep`` but all hold another common delimiter: every
+    line would otherwise be reported as short, after minutes of parsing and validating."""
+    sample = [line for line in text[: 64 * 1024].splitlines()[:SNIFFED_LINES] if line.strip()]
+    if not sample or any(sep in line for line in sample):
+        return
+    found = next((d for d in COMMON_DELIMITERS if d != sep and all(d in line for line in sample)), None)
+    seen = f"fields separated by {found!r}" if found else f"no {sep!r}"
+    raise DataError(Problem(str(path), f"{n_fields} fields separated by {sep!r} (the first {len(sample)} lines "
+                                       f"all hold {seen})", line=first_line, value=sample[0][:60]),
+                    f"wrong delimiter: found {found!r} where {sep!r} was expected" if found
+                    else f"wrong delimiter: no {sep!r} in the first lines")
+
+
+def _add_short_lines(path: Path, frame: pd.DataFrame, names: list[str], problems: Found) -> None:
     # pandas pads a short line with missing values; only the last column tells a short line from an empty field.
     last = names[-1]
     short = frame[last].isna() & frame[names[0]].notna()
     if len(names) < 2 or not short.any():
-        return []
-    return [Problem(str(path), f"{len(names)} fields ({', '.join(names)})", line=int(line), column=last,
-                    value="a line that ends early")
-            for line in frame.loc[short, LINE_COLUMN]]
+        return
+    lines = frame.loc[short, LINE_COLUMN].head(MAX_PROBLEMS_COLLECTED)
+    problems.add([Problem(str(path), f"{len(names)} fields ({', '.join(names)})", line=int(line), column=last,
+                          value="a line that ends early") for line in lines], total=int(short.sum()))
 
 
 def _missing_final_newline(path: Path, text: str, last_line: int, last_column: str | None) -> list[Problem]:
@@ -121,7 +140,7 @@ def _missing_final_newline(path: Path, text: str, last_line: int, last_column: s
                     line=last_line, column=last_column, value=tail[-40:])]
 
 
-def sequence_lines(path: Path, text: str, problems: list[Problem]) -> pd.DataFrame:
+def sequence_lines(path: Path, text: str, problems: Found) -> pd.DataFrame:
     """Parse ``user item item ...`` lines into one row per (user, item) with its position in the line.
 
     The position keeps the file's order, which is the time order in sequence datasets.
@@ -209,5 +228,5 @@ def json_object_entries(path: Path, text: str) -> list[tuple[str, Any, int]]:
                                     value=key))
         first_line.setdefault(key, line)
     if repeated:
-        raise DataError(repeated[:MAX_LISTED], f"repeated keys ({len(repeated)} in all)")
+        raise DataError(repeated[:MAX_PROBLEMS_COLLECTED], "repeated keys", total=len(repeated))
     return entries
