@@ -33,7 +33,7 @@ lock:
 	rm -rf $(LOCK_VENV)
 
 pipeline: setup
-	$(BIN)/python -m flows.pipeline
+	$(BIN)/dqrec run
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from benchmarks.seeds import SeedRuns, between, between_table, summary, table
+from benchmarks.seeds import SeedRuns, between, between_table, check_same_params, summary, table
 
 
 def save_run(folder: Path, seed: int, base: np.ndarray, full: np.ndarray, activity: np.ndarray) -> None:
@@ -72,3 +72,17 @@ def test_two_settings_of_one_variant_are_compared_on_their_common_seeds(tmp_path
 def test_no_saved_runs_says_how_to_make_them(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no seed-.*runs"):
         SeedRuns(tmp_path)
+
+
+def test_resuming_accepts_saved_seeds_only_under_the_same_params(tmp_path: Path) -> None:
+    params = {"data": {"dataset": "toy"}, "pretrain": {"seed": 2025, "dim": 64}, "train": {"seed": 2025, "lr": 0.003}}
+    saved, workspace = tmp_path / "saved.yaml", tmp_path / "workspace.yaml"
+    saved.write_text(yaml.safe_dump(params))
+    other_seed = {**params, "pretrain": {"seed": 2027, "dim": 64}, "train": {"seed": 2027, "lr": 0.003}}
+    workspace.write_text(yaml.safe_dump(other_seed))
+
+    check_same_params(saved, workspace)  # seeds aside, the same run: kept
+
+    workspace.write_text(yaml.safe_dump({**other_seed, "train": {"seed": 2027, "lr": 0.01}}))
+    with pytest.raises(SystemExit, match=r"other params \(train.lr\)"):
+        check_same_params(saved, workspace)

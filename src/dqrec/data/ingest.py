@@ -77,7 +77,7 @@ def ingest(folder: Path, config: IngestConfig) -> CanonicalDataset:
     if spec and spec.missing_markers:
         raw = _markers_to_missing(raw, spec.missing_markers)
     _validate(raw, spec)
-    raw = _apply_missing_side_file_policy(raw, spec, config.missing_side_files)
+    missing_side_files = _apply_missing_side_file_policy(raw, spec, config.missing_side_files)
     interactions = _typed_interactions(raw.interactions)
     raw_counts = _counts(interactions)
     interactions, unknown = _apply_unknown_id_policy(interactions, raw, config.unknown_ids)
@@ -102,8 +102,7 @@ def ingest(folder: Path, config: IngestConfig) -> CanonicalDataset:
         "dataset": config.dataset,
         "raw": raw_counts,
         **({"source_files": source_counts} if source_counts else {}),
-        "missing_side_files": [raw.side_files[kind].name for kind in _expected_side_files(raw, spec)
-                               if kind not in _present_side_files(raw)],
+        "missing_side_files": missing_side_files,
         "unknown_ids_dropped": unknown,
         "without_interactions": _entities_without_interactions(raw, user_ids, item_ids),
         "duplicates_dropped": dropped,
@@ -142,19 +141,18 @@ def _present_side_files(raw: RawDataset) -> set[str]:
 
 
 def _apply_missing_side_file_policy(raw: RawDataset, spec: DatasetSpec | None, policy: MissingSideFilePolicy
-                                    ) -> RawDataset:
+                                    ) -> list[str]:
+    """Refuse (or warn of) side files that the dataset should have and its folder lacks; returns their names."""
     missing = [kind for kind in _expected_side_files(raw, spec) if kind not in _present_side_files(raw)]
-    if not missing:
-        return raw
     owner = f"the {spec.name} dataset" if spec else f"the {raw.format.value} format"
-    if policy is MissingSideFilePolicy.ERROR:
+    if missing and policy is MissingSideFilePolicy.ERROR:
         raise DataError([Problem(str(raw.side_files[kind]), f"this {kind} attribute file, which {owner} has "
                                  f"(data.missing_side_files: error; 'skip' goes on without {kind} attributes)",
                                  value="no such file") for kind in missing], "missing side file")
     for kind in missing:
         log.warning("%s: no such file; going on without %s attributes (data.missing_side_files: skip)",
                     raw.side_files[kind], kind)
-    return raw
+    return [raw.side_files[kind].name for kind in missing]
 
 
 class _UnknownIds(NamedTuple):
