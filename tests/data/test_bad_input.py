@@ -308,7 +308,7 @@ def test_ratings_naming_an_item_the_item_file_does_not_know_are_refused(tmp_path
 
     assert [(Path(p.file).name, p.line, p.column, p.value) for p in err.value.problems] == [
         ("ratings.dat", 4, "item_id", "99"), ("ratings.dat", 5, "item_id", "98")]
-    assert "2 interactions name 2 item ids that movies.dat does not know" in err.value.summary
+    assert "2 interactions in ratings.dat name 2 item ids that movies.dat does not know" in err.value.summary
     assert "data.unknown_ids" in err.value.report()
 
 
@@ -320,7 +320,7 @@ def test_ratings_naming_unknown_users_or_items_can_be_dropped_and_are_counted(
     assert len(dataset.interactions) == 3
     assert dataset.stats["unknown_ids_dropped"] == {"user": 1, "item": 1}
     assert dataset.stats["raw"]["interactions"] == 5
-    assert "1 interaction names 1 item id that movies.dat does not know" in caplog.text
+    assert "1 interaction in ratings.dat names 1 item id that movies.dat does not know" in caplog.text
     assert "e.g. 99" in caplog.text and "e.g. 3" in caplog.text
 
 
@@ -344,11 +344,14 @@ def test_a_given_test_split_naming_what_train_does_not_know_is_refused(tmp_path:
     assert "the train split does not know" in err.value.summary
 
 
-def test_a_given_test_split_naming_what_train_does_not_know_can_be_dropped(tmp_path: Path) -> None:
+def test_a_given_test_split_naming_what_train_does_not_know_can_be_dropped(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     folder = write_files(tmp_path / "lg", {"train.txt": "0 0 2\n1 1 2\n", "test.txt": "0 1\n5 0\n1 9\n"})
     dataset = ingest(folder, IngestConfig("lg", unknown_ids=UnknownIdPolicy.DROP))
 
     assert dataset.stats["unknown_ids_dropped"] == {"test_user": 1, "test_item": 1}
+    assert "1 interaction in test.txt names 1 user id that the train split does not know" in caplog.text
+    assert "e.g. 5" in caplog.text and "e.g. 9" in caplog.text
     assert dataset.interactions["source_split"].value_counts().to_dict() == {"train": 4, "test": 1}
 
 
@@ -360,7 +363,7 @@ def test_sequence_items_the_attribute_file_does_not_know_are_refused(tmp_path: P
 
     [problem] = err.value.problems
     assert (Path(problem.file).name, problem.line, problem.value) == ("Toy.inter.json", 2, "7")
-    assert "Toy.item.json does not know" in err.value.summary
+    assert "1 interaction in Toy.inter.json names 1 item id that Toy.item.json does not know" in err.value.summary
 
 
 @pytest.mark.parametrize("delimiter, shown", [(",", "','"), ("\t", "'\\t'"), (";", "';'")])

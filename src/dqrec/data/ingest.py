@@ -210,10 +210,12 @@ def _apply_unknown_id_policy(interactions: pd.DataFrame, raw: RawDataset, policy
 
 
 def _described(check: _UnknownIds, interactions: pd.DataFrame) -> str:
-    """E.g. "3 interactions name 2 item ids that movies.dat does not know"."""
-    n, ids = int(check.rows.sum()), interactions.loc[check.rows, check.column].nunique()
+    """E.g. "3 interactions in ratings.dat name 2 item ids that movies.dat does not know"."""
+    flagged = interactions.loc[check.rows]
+    n, ids = len(flagged), flagged[check.column].nunique()
+    files = ", ".join(sorted({Path(f).name for f in flagged[FILE_COLUMN].unique()}))
     kind = check.column.removesuffix("_id")
-    return (f"{n:,} interaction{'s' if n != 1 else ''} name{'' if n != 1 else 's'} {ids:,} {kind} "
+    return (f"{n:,} interaction{'s' if n != 1 else ''} in {files} name{'' if n != 1 else 's'} {ids:,} {kind} "
             f"id{'s' if ids != 1 else ''} that {check.knower} does not know")
 
 
