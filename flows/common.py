@@ -3,6 +3,7 @@ entry point that turns bad input (data or params) into a one-screen report and a
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import resource
@@ -101,8 +102,21 @@ def quiet_tracebacks_for_bad_input() -> None:
         logging.getLogger(name).addFilter(_NoTracebackForBadInput())
 
 
+def answer_help(stage: str) -> None:
+    """A stage takes no arguments (params.yaml says everything): ``--help`` describes it and exits, anything else is
+    refused, and neither starts a run."""
+    main = sys.modules["__main__"]
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {main.__spec__.name if main.__spec__ else stage}",
+        description=(main.__doc__ or "").strip(),
+        epilog=f"The DVC stage '{stage}': `dvc repro {stage}` (or `dqrec run {stage}`) runs it when it is stale. It "
+               "takes no arguments; its params are params.yaml's.")
+    parser.parse_args()
+
+
 def run_stage(flow: Callable[..., Any]) -> None:
     """Entry point of a DVC stage: run ``flow``; on bad input, print the full report once and exit 1."""
+    answer_help(flow.name)
     quiet_tracebacks_for_bad_input()
     retain_freed_memory()
     state: State = flow(return_state=True)
