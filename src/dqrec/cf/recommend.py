@@ -44,7 +44,8 @@ def recommend(model: TwoTowerCF, users: np.ndarray, known: UserItems, k: int) ->
     k = min(k, model.n_items)
     item_vectors = model.item_vectors(torch.arange(model.n_items))  # (I, D)
     ranked = top_k(lambda batch: model.scores(batch, item_vectors), users, known, k)  # (U, k)
-    scores = model.scores(torch.from_numpy(users), item_vectors).gather(1, torch.from_numpy(ranked)).numpy()
+    # torch.tensor copies: the ids may come from a read-only pandas buffer, which torch.from_numpy warns about.
+    scores = model.scores(torch.tensor(users), item_vectors).gather(1, torch.tensor(ranked)).numpy()
     frame = pd.DataFrame({"user_id": np.repeat(users, k), "rank": np.tile(np.arange(1, k + 1), len(users)),
                           "item_id": ranked.ravel(), "score": scores.ravel()})
     already_known = known.contains(users, ranked).ravel()  # only when fewer than k candidates remain
