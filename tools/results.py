@@ -248,15 +248,16 @@ def _at_current_params(comparison: Path, params: Path) -> bool:
 
 
 def headline_table(results: Path = RESULTS_DIR / "seeds", params: Path = PARAMS) -> str:
-    """Full against base per dataset, over seeds, from the comparisons run at today's params.yaml (the largest
-    where there are several); a dataset without one says so."""
+    """Full against base per dataset, over seeds (two at least), from the comparisons run at today's params.yaml
+    (the largest where there are several); a dataset without one says so."""
     rows = ["| dataset | seeds | test NDCG@20, base | test NDCG@20, full | Δ NDCG@20 (p) | Δ Recall@20 (p) | "
             "sparsest fifth: Δ NDCG@20 (p) | seeds full won |",
             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     current: dict[str, dict[str, Any]] = {}
     for path in sorted(results.glob("*/summary.json")) if results.is_dir() else []:
         result = json.loads(path.read_text())
-        if "full" in result["against_base"] and _at_current_params(path.parent, params):
+        # One seed is a screen, not a comparison: the headline needs at least two.
+        if "full" in result["against_base"] and len(result["seeds"]) >= 2 and _at_current_params(path.parent, params):
             best = current.get(result["dataset"])
             if best is None or len(result["seeds"]) > len(best["seeds"]):
                 current[result["dataset"]] = result | {"name": path.parent.name}

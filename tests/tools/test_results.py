@@ -190,6 +190,7 @@ def test_the_headline_shows_per_dataset_the_largest_comparison_at_todays_params(
     seeds_comparison(tmp_path / "seeds" / "small", "ml-100k", [1, 2], params)
     seeds_comparison(tmp_path / "seeds" / "large", "ml-100k", [1, 2, 3], params)
     seeds_comparison(tmp_path / "seeds" / "other-lr", "ml-1m", [1, 2, 3], params | {"train": {"lr": 0.01}})
+    seeds_comparison(tmp_path / "seeds" / "one-seed", "lightgcn-gowalla", [1], params)
     readme = tmp_path / "README.md"
     readme.write_text(f"{HEADLINE_START}\n{HEADLINE_END}\n")
 
@@ -198,4 +199,5 @@ def test_the_headline_shows_per_dataset_the_largest_comparison_at_todays_params(
     rows = [line for line in readme.read_text().splitlines() if line.startswith("| ")][1:]
     assert rows[0].startswith("| ml-100k (`large`) | 3 | 0.1000 ± 0.0020 | 0.1000 ± 0.0020 | +10.0 % (p 0.031) |")
     assert rows[1].startswith("| ml-1m | – | not yet compared over seeds at these params")  # its lr differs
+    assert rows[2].startswith("| lightgcn-gowalla | – |")  # one seed is a screen
     assert len(rows) == 5  # one per dataset
