@@ -107,6 +107,7 @@ def main() -> int:
     workspace = Workspace()
     cpu_train = workspace.read_metrics("train")
     cpu_pretrain = workspace.read_metrics("pretrain")
+    cpu_timings = workspace.read_timings("train")  # local to the machine that ran the stage: may be absent here
     figures: dict = {"dataset": read_source(workspace.ingest_dir)["dataset"], "device": torch.cuda.get_device_name(),
                      "torch": torch.__version__, "evaluation": {}, "training": {}}
     print(f"{figures['dataset']} on {figures['device']} (torch {torch.__version__})")
@@ -126,10 +127,12 @@ def main() -> int:
         for variant in trained_variants(workspace):
             row = figures["training"][variant] = training_on_the_gpu(workspace, inputs, variant, Path(folder))
             cpu = cpu_train[variant]
+            cpu_speed = cpu_timings.get(variant, {}).get("interactions_per_second")
             print(f"train {variant:>7} on gpu: validation NDCG@20 {row['val_ndcg@20']:.4f} at epoch "
                   f"{row['best_epoch']}/{row['epochs']} (cpu: {cpu['val_ndcg@20']:.4f} at "
                   f"{cpu['best_epoch']}/{cpu['epochs']}); {row['seconds_per_epoch']:.2f} s/epoch, "
-                  f"{row['interactions_per_second']:,.0f} interactions/s (cpu {cpu['interactions_per_second']:,.0f})")
+                  f"{row['interactions_per_second']:,.0f} interactions/s "
+                  f"(cpu {f'{cpu_speed:,.0f}' if cpu_speed else 'not timed on this machine'})")
 
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2))

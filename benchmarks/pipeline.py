@@ -5,14 +5,13 @@ this repository, timed stage by stage.
 
 Prints the wall time of `dvc repro` (target <= 45 min on gowalla), each stage's share and peak RSS, the peak
 RSS of the largest stage process (target <= 8 GB), the training throughput of each variant (interactions per
-second, from the train stage's metrics) and the test metrics. Raw data comes from $DQREC_DATA_HOME (default: the
+second, from the train stage's timings file) and the test metrics. Raw data comes from $DQREC_DATA_HOME (default: the
 shared datasets folder beside the repository when present).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import resource
@@ -24,6 +23,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from dqrec.layout import Workspace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TARGET_MINUTES = 45.0
@@ -117,10 +118,12 @@ def main() -> None:
         for stage, stage_time in stage_seconds(log).items():
             peak = f"{peaks[stage]:6.2f} GB" if stage in peaks else "     – GB"
             print(f"  {stage:<9} {stage_time:7.1f} s  {stage_time / seconds:6.1%}  peak RSS {peak}")
-        train = json.loads((root / "metrics" / "train.json").read_text())
-        test = json.loads((root / "metrics" / "evaluate.json").read_text())
+        workspace = Workspace(root)
+        train, timings = workspace.read_metrics("train"), workspace.read_timings("train")
+        test = workspace.read_metrics("evaluate")
         for variant, values in train.items():
-            print(f"{variant}: {values['seconds']:.0f} s training, {values['interactions_per_second']:,.0f} "
+            timing = timings[variant]
+            print(f"{variant}: {timing['seconds']:.0f} s training, {timing['interactions_per_second']:,.0f} "
                   f"interactions/s over {values['epochs']} epochs (best {values['best_epoch']}); "
                   f"test Recall@20 {test[variant]['recall@20']:.4f}, NDCG@20 {test[variant]['ndcg@20']:.4f}")
     finally:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import resource
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +18,7 @@ from dqrec.allocator import retain_freed_memory
 from dqrec.configtree import ConfigError, load_section
 from dqrec.data.errors import DataError
 from dqrec.layout import Workspace
+from flows.run_server import run_server
 
 # prefect.toml routes the library's logger to the run logs (extra_loggers); its level is set here because the
 # root logger's WARNING would otherwise hide the library's progress messages.
@@ -49,38 +48,6 @@ def publish_metrics(key: str, metrics: dict[str, Any], description: str) -> None
     """Show a metrics dict in the Prefect UI as a table artifact (one row per metric)."""
     rows = [{"metric": k, "value": v} for k, v in flatten(metrics).items()]
     create_table_artifact(key=key, table=rows, description=description)
-
-
-@contextmanager
-def shared_prefect_server() -> Iterator[None]:
-    """Start one temporary Prefect server for this process and every stage it launches.
-
-    Without it each stage process would start its own (about 10 s each). A server the user configured
-    through PREFECT_API_URL is used as it is.
-    """
-    if os.environ.get("PREFECT_API_URL"):
-        yield
-        return
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    server = SubprocessASGIServer()
-    server.start()
-    os.environ["PREFECT_API_URL"] = server.api_url
-    try:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
-            yield
-            _flush_logs()
-    finally:
-        os.environ.pop("PREFECT_API_URL", None)
-        server.stop()
-
-
-def _flush_logs() -> None:
-    # Logs are shipped by a background worker; send them before the server goes away.
-    from prefect.logging.handlers import APILogWorker
-
-    APILogWorker.drain_all(timeout=5)
 
 
 class StageFailed(RuntimeError):
@@ -119,7 +86,8 @@ def run_stage(flow: Callable[..., Any]) -> None:
     answer_help(flow.name)
     quiet_tracebacks_for_bad_input()
     retain_freed_memory()
-    state: State = flow(return_state=True)
+    with run_server():
+        state: State = flow(return_state=True)
     if state.is_completed():
         # One line per stage, so that a pipeline's peak memory can be traced to the stage that reached it
         # (Linux reports ru_maxrss in KiB).

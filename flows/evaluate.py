@@ -8,10 +8,11 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from dqrec.cf.artifacts import load_trained, trained_variants
-from dqrec.evaluate.artifacts import write_per_user
+from dqrec.evaluate.artifacts import read_per_user, write_per_user
 from dqrec.evaluate.plots import quintile_bars
 from dqrec.evaluate.report import Evaluation
 from dqrec.evaluate.scoring import attach_test_inputs, score_test_users
+from dqrec.summary import headline
 from dqrec.training import TrainerConfig, device_of
 from flows.common import WORKSPACE, run_stage, section
 
@@ -37,6 +38,10 @@ def evaluate_flow() -> dict:
              - reports["base"]["by_user_activity"][0]["recall@20"]}
     WORKSPACE.write_metrics("evaluate", metrics)
     write_per_user(WORKSPACE.evaluate_dir, {variant: e.per_user for variant, e in evaluations.items()})
+    # A handful of numbers per variant, for comparing experiments side by side (`dqrec compare`); the validation
+    # score comes from the train stage's metrics.
+    WORKSPACE.write_metrics("headline", headline(metrics, WORKSPACE.read_metrics("train"),
+                                                 read_per_user(WORKSPACE.evaluate_dir)))
     quintile_bars(reports, WORKSPACE.plot_file("evaluate_quintiles.png"))
     logger = get_run_logger()
     for variant, report in reports.items():

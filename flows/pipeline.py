@@ -17,7 +17,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from dqrec.summary import StageRun, render, stage_lines, write_stage_runs
-from flows.common import WORKSPACE, StageFailed, quiet_tracebacks_for_bad_input, shared_prefect_server
+from flows.common import WORKSPACE, StageFailed, quiet_tracebacks_for_bad_input
+from flows.run_server import run_server
 
 _RUNNING = re.compile(r"^Running stage '(\w+)'")
 _UP_TO_DATE = re.compile(r"^Stage '(\w+)' didn't change, skipping")
@@ -80,7 +81,7 @@ def main() -> None:
     parser.add_argument("--force", action="store_true", help="rerun the stages even if nothing changed")
     args = parser.parse_args()
     quiet_tracebacks_for_bad_input()
-    with shared_prefect_server():
+    with run_server():
         state = pipeline(args.targets, args.force, return_state=True)
     if not state.is_completed():
         sys.exit(1)

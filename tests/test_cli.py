@@ -13,7 +13,8 @@ from dqrec.cli import find_workspace, main
 from tests.conftest import REPO_ROOT
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["report", "--help"], ["recommend", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["report", "--help"], ["recommend", "--help"],
+                                  ["compare", "--help"]])
 def test_help_exits_0_and_runs_nothing(argv: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # nowhere to run: a subcommand that ran would fail

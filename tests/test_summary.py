@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dqrec.evaluate.artifacts import write_per_user
+from dqrec.evaluate.artifacts import read_per_user, write_per_user
 from dqrec.layout import STAGES, Workspace
-from dqrec.summary import StageRun, read_stage_runs, render, write_stage_runs
+from dqrec.summary import StageRun, headline, read_stage_runs, render, write_stage_runs
 from tests.conftest import REPO_ROOT
 
 
@@ -80,3 +80,27 @@ def test_stage_times_round_trip(tmp_path: Path) -> None:
 
     assert read_stage_runs(tmp_path / ".dqrec" / "last_run.json") == runs
     assert read_stage_runs(tmp_path / "nothing.json") is None
+
+
+def test_the_headline_holds_a_handful_of_numbers_that_agree_with_the_report(workspace: Workspace) -> None:
+    evaluate, train = workspace.read_metrics("evaluate"), workspace.read_metrics("train")
+
+    numbers = headline(evaluate, train, read_per_user(workspace.evaluate_dir))
+
+    assert set(numbers) == {"base", "full", "full_vs_base"}
+    assert numbers["full"] == {"valid_ndcg@20": train["full"]["val_ndcg@20"],
+                               "recall@20": evaluate["full"]["recall@20"], "ndcg@20": evaluate["full"]["ndcg@20"],
+                               "sparsest_ndcg@20": evaluate["full"]["by_user_activity"][0]["ndcg@20"]}
+    change = numbers["full_vs_base"]["ndcg@20_change"]
+    assert change == pytest.approx(evaluate["full"]["ndcg@20"] / evaluate["base"]["ndcg@20"] - 1)
+    assert f"{change:+.1%}".replace("%", " %") in render(workspace)
+    assert numbers["full_vs_base"]["ndcg@20_p"] < 0.01  # full is ahead for every user in the fixture
+    assert set(numbers["full_vs_base"]) == {"ndcg@20_change", "ndcg@20_p", "sparsest_ndcg@20_change",
+                                            "sparsest_ndcg@20_p"}
+
+
+def test_without_per_user_metrics_the_headline_has_no_p(workspace: Workspace) -> None:
+    numbers = headline(workspace.read_metrics("evaluate"), {}, None)
+
+    assert set(numbers["full_vs_base"]) == {"ndcg@20_change", "sparsest_ndcg@20_change"}
+    assert numbers["base"]["valid_ndcg@20"] is None

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from dqrec.layout import Workspace
+
 RESULTS_DIR = Path("results")
 README = Path("README.md")
 # Every document with generated blocks; each block kind may stand in any of them.
@@ -53,11 +55,19 @@ def snapshot(workspace: Path = Path("."), results: Path = RESULTS_DIR, name: str
     dataset = json.loads((workspace / "data/ingest/source.json").read_text())["dataset"]
     target = results / (name or dataset)
     target.mkdir(parents=True, exist_ok=True)
-    for metric in CF_METRICS if name else METRICS:
+    stages = CF_METRICS if name else METRICS
+    for metric in stages:
         if (workspace / f"metrics/{metric}.json").exists():
             shutil.copy2(workspace / f"metrics/{metric}.json", target / f"{metric}.json")
+    # The stages' timings live outside git in the workspace; a snapshot keeps them beside the results they timed.
+    timings = {stage: Workspace(workspace).read_timings(stage) for stage in stages}
+    (target / "timings.json").write_text(json.dumps(timings, indent=2, sort_keys=True) + "\n")
     shutil.copy2(workspace / "params.yaml", target / "params.yaml")
     return target
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
 
 
 def _load(folder: Path) -> dict[str, Any]:
@@ -74,11 +84,14 @@ def tables(results: Path = RESULTS_DIR) -> str:
                "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for dataset, run in runs.items():
         for entity, q in run["quantize"].items():
+            # Older snapshots kept the timings inside quantize.json; newer ones in timings.json.
+            timing = run.get("timings", {}).get("quantize", {}).get(entity, {})
             dq = q["dqvae"]
             summary.append(
                 f"| {dataset} | {entity} | {q['n_entities']:,} | {q['n_codes']} | "
                 f"{run['svd'][entity]['balance']:.3f} | "
-                f"{dq['relative_error']:.4f} | {q['dqvae_over_pq_error']:.4f} | {q['dqvae_over_pq_seconds']:.2f} | "
+                f"{dq['relative_error']:.4f} | {q['dqvae_over_pq_error']:.4f} | "
+                f"{_seconds(q.get('dqvae_over_pq_seconds', timing.get('dqvae_over_pq_seconds')))} | "
                 f"{' / '.join(f'{u:.0%}' for u in dq['utilisation'])} | "
                 f"{' / '.join(f'{p:.0f}' for p in dq['perplexity'])} |")
             for key, label in METHODS.items():
@@ -87,7 +100,8 @@ def tables(results: Path = RESULTS_DIR) -> str:
                     f"| {dataset} | {entity} | {label} | {m['relative_error']:.4f} | "
                     f"{m['held_out_relative_error']:.4f} | "
                     f"{m['collision_rate']:.4f} | {m['unique_ids']:,} | {m['utilisation_min']:.0%} | "
-                    f"{sum(m['perplexity']) / len(m['perplexity']):.0f} | {m['seconds']:.2f} |")
+                    f"{sum(m['perplexity']) / len(m['perplexity']):.0f} | "
+                    f"{_seconds(m.get('seconds', timing.get(key, {}).get('seconds')))} |")
     return "\n".join(summary) + "\n\n" + "\n".join(methods)
 
 

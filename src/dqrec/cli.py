@@ -4,6 +4,7 @@
     dqrec run train --force        # one stage (and what it needs), rerun even if nothing changed
     dqrec report                   # the last run's one-screen report, from the metrics files
     dqrec recommend 1 42 --k 10    # top-K items for users, by the dataset's own user ids
+    dqrec compare [EXP ...]        # experiments side by side: the params that differ, the headline metrics
 
 Heavy modules are imported inside each subcommand, so ``--help`` answers at once and runs nothing.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +103,25 @@ def recommend(arguments: argparse.Namespace, workspace: Workspace | None = None)
     return table
 
 
+def compare(arguments: argparse.Namespace) -> int:
+    """Print the experiments of ``dvc exp show`` (or those named) side by side."""
+    import json
+
+    from dqrec.compare import UnknownExperiment, experiments, render, select
+
+    root = find_workspace(Path.cwd())
+    command = [sys.executable, "-m", "dvc", "exp", "show", "--json", *(["--all-commits"] if arguments.all else [])]
+    shown = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    if shown.returncode != 0:
+        raise SystemExit(f"error: `dvc exp show --json` exited {shown.returncode}:\n{shown.stderr.strip()}")
+    try:
+        chosen = select(experiments(json.loads(shown.stdout)), arguments.experiments)
+    except UnknownExperiment as error:
+        raise SystemExit(f"error: {error}") from None
+    print(render(chosen, shutil.get_terminal_size((120, 24)).columns))
+    return 0
+
+
 def _print_recommendations(arguments: argparse.Namespace) -> int:
     recommend(arguments)
     return 0
@@ -129,8 +150,9 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run_parser = commands.add_parser(
         "run", help="bring the artifacts up to date with params.yaml and the code, then print the report",
-        description="Run `dvc repro` inside the dqrec-pipeline Prefect flow (one temporary Prefect server unless "
-                    "PREFECT_API_URL names one): only stale stages run. Then print the report.")
+        description="Run `dvc repro` inside the dqrec-pipeline Prefect flow, every stage reporting to one Prefect "
+                    "server (the one PREFECT_API_URL names, else one started for the run): only stale stages run. "
+                    "Then print the report.")
     run_parser.add_argument("stages", nargs="*", metavar="STAGE",
                             help=f"bring only these stages (and what they need) up to date: {', '.join(STAGES)}")
     run_parser.add_argument("--force", action="store_true", help="rerun the stages even if nothing changed")
@@ -148,6 +170,17 @@ def parser() -> argparse.ArgumentParser:
                     "recommended.")
     add_recommend_arguments(recommend_parser)
     recommend_parser.set_defaults(handler=_print_recommendations)
+    compare_parser = commands.add_parser(
+        "compare", help="experiments side by side: the params that differ and the headline metrics",
+        description="One column per experiment (the workspace, the commit it starts from and that commit's `dvc "
+                    "exp` experiments, or those named), one row per param that differs between them, then the "
+                    "headline metrics (metrics/headline.json: validation and test NDCG@20, Recall@20, the sparsest "
+                    "fifth, full vs base with its paired p).")
+    compare_parser.add_argument("experiments", nargs="*", metavar="EXP",
+                                help="experiment names or commit prefixes, 'workspace', or a branch (default: all)")
+    compare_parser.add_argument("--all", action="store_true",
+                                help="experiments of every commit, not only those of HEAD (dvc exp show -A)")
+    compare_parser.set_defaults(handler=compare)
     return top
 
 

@@ -10,13 +10,15 @@ that stage's ``artifacts`` module::
     data/sids/      dqrec.quantize.sid_tables   user.parquet, item.parquet (c_1..c_L), code_sizes.json (J)
     data/train/     dqrec.cf.artifacts          <variant>.ckpt (self-describing), variants.json
     data/evaluate/  dqrec.evaluate.artifacts    per_user.parquet: each variant's test metrics per user
-    metrics/<stage>.json, plots/
+    metrics/<stage>.json, metrics/headline.json (evaluate: a handful of numbers per variant), plots/
     .dqrec/last_run.json    dqrec.summary          the last pipeline run's stage times (local, not versioned)
+    .dqrec/timings/<stage>.json                    each stage's own timings, split from its metrics (local)
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,31 @@ from dqrec.io import atomic_file, write_json_atomic
 
 # The pipeline's stages in DAG order (dvc.yaml), each with one folder, one metrics file and one flow.
 STAGES = ("ingest", "split", "pretrain", "svd", "quantize", "sids", "train", "evaluate")
+
+
+# Timings are facts about the machine and its load, not results: a metric whose key matches goes to the
+# git-ignored timings file instead of metrics/<stage>.json, so that a rerun with the same params leaves git clean
+# and `dvc exp diff` shows results only.
+TIMING_KEY = re.compile(r"(^|_)seconds$|_per_second$")
+
+
+def split_timings(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``metrics`` as (results, timings): the nested dicts with every timing key moved to the second; branches
+    left empty are dropped from either side."""
+    results: dict[str, Any] = {}
+    timings: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            inner_results, inner_timings = split_timings(value)
+            if inner_results or not inner_timings:
+                results[key] = inner_results
+            if inner_timings:
+                timings[key] = inner_timings
+        elif TIMING_KEY.search(key):
+            timings[key] = value
+        else:
+            results[key] = value
+    return results, timings
 
 
 def _stage_folder(stage: str) -> property:
@@ -64,11 +91,26 @@ class Workspace:
     def metrics_file(self, stage: str) -> Path:
         return self.metrics_dir / f"{stage}.json"
 
+    def timings_file(self, stage: str) -> Path:
+        """A stage's timings (seconds, throughput): local like the last run's stage times, never versioned."""
+        return self.root / ".dqrec" / "timings" / f"{stage}.json"
+
     def plot_file(self, name: str) -> Path:
         return self.plots_dir / name
 
     def write_metrics(self, stage: str, metrics: dict[str, Any]) -> None:
-        write_json_atomic(self.metrics_file(stage), metrics)
+        """metrics/<stage>.json gets the results; their timings go to :meth:`timings_file`."""
+        results, timings = split_timings(metrics)
+        write_json_atomic(self.metrics_file(stage), results)
+        if timings:
+            write_json_atomic(self.timings_file(stage), timings)
+        else:  # none left from an earlier version of the stage
+            self.timings_file(stage).unlink(missing_ok=True)
+
+    def read_timings(self, stage: str) -> dict[str, Any]:
+        """The timings the last run of ``stage`` in this workspace wrote (empty where it has not run here)."""
+        path = self.timings_file(stage)
+        return json.loads(path.read_text()) if path.exists() else {}
 
     def read_metrics(self, stage: str) -> dict[str, Any]:
         return json.loads(self.metrics_file(stage).read_text())

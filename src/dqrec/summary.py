@@ -66,10 +66,70 @@ def _relative(new: float, old: float) -> float:
     return (new - old) / old if old else float("nan")
 
 
+GROUPS = ("all", "sparsest")
+COMPARED = ("recall@20", "ndcg@20")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One variant against the baseline on one metric for one user group: relative Δ of the means, and the paired
+    test over users where the per-user metrics are at hand."""
+
+    relative: float
+    test: PairedComparison | None
+
+
+def _group_users(per_user: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    if per_user is None:
+        return {}
+    rows = per_user[per_user["variant"] == BASELINE].sort_values("user_id")
+    ids = rows["user_id"].to_numpy()
+    return {"all": ids, "sparsest": ids[quintiles(rows["train_interactions"].to_numpy()) == 0]}
+
+
+def differences(evaluate: dict[str, Any], per_user: pd.DataFrame | None,
+                variant: str) -> dict[tuple[str, str], Difference]:
+    """``variant`` against the baseline for every (group, metric) of :data:`GROUPS` x :data:`COMPARED`."""
+    base, mine = evaluate[BASELINE], evaluate[variant]
+    means = {"all": (base, mine), "sparsest": (base["by_user_activity"][0], mine["by_user_activity"][0])}
+    users = _group_users(per_user)
+    return {(group, metric): Difference(
+                _relative(means[group][1][metric], means[group][0][metric]),
+                _paired(per_user, variant, metric, users[group]) if users else None)
+            for group in GROUPS for metric in COMPARED}
+
+
+def _compared_variants(evaluate: dict[str, Any]) -> list[str]:
+    return [v for v in evaluate if v != "full_vs_base"]
+
+
+def headline(evaluate: dict[str, Any], train: dict[str, Any], per_user: pd.DataFrame | None) -> dict[str, Any]:
+    """A handful of numbers per variant (validation NDCG@20 that chose it, test Recall/NDCG@20, the sparsest fifth's
+    NDCG@20) and each variant against the baseline (relative Δ NDCG@20 with its paired p, overall and for the
+    sparsest fifth): what `dqrec compare` and `dvc exp show` put side by side."""
+    variants = _compared_variants(evaluate)
+    result: dict[str, Any] = {
+        variant: {"valid_ndcg@20": train.get(variant, {}).get("val_ndcg@20"),
+                  "recall@20": evaluate[variant]["recall@20"], "ndcg@20": evaluate[variant]["ndcg@20"],
+                  "sparsest_ndcg@20": evaluate[variant]["by_user_activity"][0]["ndcg@20"]}
+        for variant in variants}
+    if BASELINE in variants:
+        for variant in (v for v in variants if v != BASELINE):
+            found = differences(evaluate, per_user, variant)
+            comparison: dict[str, Any] = {}
+            for group, prefix in (("all", ""), ("sparsest", "sparsest_")):
+                difference = found[group, "ndcg@20"]
+                comparison[f"{prefix}ndcg@20_change"] = difference.relative
+                if difference.test is not None:
+                    comparison[f"{prefix}ndcg@20_p"] = difference.test.p_value
+            result[f"{variant}_vs_{BASELINE}"] = comparison
+    return result
+
+
 def results_lines(evaluate: dict[str, Any], train: dict[str, Any], per_user: pd.DataFrame | None) -> list[str]:
     """The test metrics per variant, then each variant against the baseline: Δ % overall and for the sparsest user
     fifth, with the paired p over users where the per-user metrics are at hand."""
-    variants = [v for v in evaluate if v != "full_vs_base"]
+    variants = _compared_variants(evaluate)
     lines = [f"{'variant':<9}{'Recall@10':>11}{'Recall@20':>11}{'NDCG@10':>10}{'NDCG@20':>10}"
              f"{'valid NDCG@20':>15}{'best epoch':>12}"]
     for variant in variants:
@@ -79,34 +139,29 @@ def results_lines(evaluate: dict[str, Any], train: dict[str, Any], per_user: pd.
                      f"{t.get('best_epoch', '-'):>12}")
     if BASELINE not in variants or len(variants) < 2:
         return lines
-    base = evaluate[BASELINE]
-    sparse_base = base["by_user_activity"][0]
-    groups = {"all": f"all users ({base['users']:,})",
+    sparse_base = evaluate[BASELINE]["by_user_activity"][0]
+    labels = {"all": f"all users ({evaluate[BASELINE]['users']:,})",
               "sparsest": f"sparsest fifth ({sparse_base['users']:,}, ≤ {sparse_base['max_train_interactions']} "
                           "train items)"}
-    users: dict[str, np.ndarray] = {}
-    if per_user is not None:
-        rows = per_user[per_user["variant"] == BASELINE].sort_values("user_id")
-        ids = rows["user_id"].to_numpy()
-        users = {"all": ids, "sparsest": ids[quintiles(rows["train_interactions"].to_numpy()) == 0]}
     for variant in (v for v in variants if v != BASELINE):
-        mine = evaluate[variant]
-        means = {"all": (base, mine), "sparsest": (sparse_base, mine["by_user_activity"][0])}
-        tested = "paired sign-flip p over users" if users else "no per-user metrics at hand for a p"
-        lines += ["", f"{variant} vs {BASELINE}, Δ % ({tested}; one seed, a screen)",
+        found = differences(evaluate, per_user, variant)
+        tested = per_user is not None
+        lines += ["", f"{variant} vs {BASELINE}, Δ % ("
+                      f"{'paired sign-flip p over users' if tested else 'no per-user metrics at hand for a p'}; "
+                      "one seed, a screen)",
                   f"{'':<42}{'Recall@20':<20}NDCG@20"]
-        tests: dict[tuple[str, str], PairedComparison] = {}
-        for group, label in groups.items():
+        for group, label in labels.items():
             cells = []
-            for metric in ("recall@20", "ndcg@20"):
-                cell = _signed(_relative(means[group][1][metric], means[group][0][metric]))
-                if users:
-                    tests[group, metric] = _paired(per_user, variant, metric, users[group])
-                    cell += f" (p {tests[group, metric].p_value:.2f})"
+            for metric in COMPARED:
+                difference = found[group, metric]
+                cell = _signed(difference.relative)
+                if difference.test is not None:
+                    cell += f" (p {difference.test.p_value:.2f})"
                 cells.append(cell)
             lines.append(f"  {label:<40}{cells[0]:<20}{cells[1]}")
-        if users:
-            lines.append(f"  → {_verdict(variant, tests['all', 'ndcg@20'])}")
+        overall = found["all", "ndcg@20"].test
+        if overall is not None:
+            lines.append(f"  → {_verdict(variant, overall)}")
     return lines
 
 

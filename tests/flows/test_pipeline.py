@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +54,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
         "DQREC_DATA_HOME": str(ml100k.parent if ml100k.is_dir() else root / "data" / "raw"),
     }
     env.pop("PREFECT_API_URL", None)
+    env["DQREC_PREFECT_IDLE_SECONDS"] = "20"  # a stage's run server goes soon after the test that started it
     # `dvc exp run` commits too: give git an identity that does not depend on the machine's configuration.
     env |= {"GIT_AUTHOR_NAME": "dqrec-tests", "GIT_AUTHOR_EMAIL": "tests@dqrec.invalid",
             "GIT_COMMITTER_NAME": "dqrec-tests", "GIT_COMMITTER_EMAIL": "tests@dqrec.invalid"}
@@ -98,6 +102,36 @@ def test_pipeline_flow_runs_every_stage_then_nothing(workspace: tuple[Path, dict
     assert "Data and pipelines are up to date" in again.stdout
     shown = run(dqrec("report"), root, env).stdout.splitlines()
     assert shown == report  # the same report, the stage times of the last pipeline run included
+
+
+def server_starts(root: Path) -> int:
+    log = root / ".dqrec" / "prefect" / "server.log"
+    return log.read_text().count("started a Prefect server for this run") if log.exists() else 0
+
+
+def test_a_rerun_leaves_git_clean_starts_one_server_and_a_second_clone_pulls_everything(
+        workspace: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    root, env = workspace
+    run([sys.executable, "-m", "dvc", "remote", "add", "-d", "team", str(tmp_path / "store")], root, env)
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "a pipeline run"], root, env)
+    starts = server_starts(root)
+
+    rerun = run([sys.executable, "-m", "dvc", "repro", "--force"], root, env)
+
+    # The same params on the same machine: the same bytes, and no timing in a tracked file.
+    assert run(["git", "status", "--porcelain"], root, env).stdout == ""
+    # eight stage processes, one Prefect server (or none new: the pipeline run's may still be up)
+    assert server_starts(root) <= starts + 1 and "Starting temporary server" not in rerun.stdout + rerun.stderr
+    run([sys.executable, "-m", "dvc", "push"], root, env)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(root), str(clone)], tmp_path, env)
+    run([sys.executable, "-m", "dvc", "pull"], clone, env)
+    assert "Data and pipelines are up to date" in run([sys.executable, "-m", "dvc", "status"], clone, env).stdout
+    assert digest(clone / "data") == {k: v for k, v in digest(root / "data").items() if not k.startswith("raw/")}
+    assert digest(clone / "metrics") == digest(root / "metrics")
+    again = run([sys.executable, "-m", "dvc", "repro"], clone, env)
+    assert "Data and pipelines are up to date" in again.stdout and "Running stage" not in again.stdout
 
 
 def test_recommend_command_after_the_pipeline(workspace: tuple[Path, dict[str, str]]) -> None:
@@ -165,15 +199,30 @@ def test_a_split_param_reruns_the_split_and_what_follows_not_ingest(workspace: t
     assert split["test"]["interactions"] > 9_988
 
 
-def test_experiment_with_a_param_override(workspace: tuple[Path, dict[str, str]]) -> None:
+def test_an_experiment_is_listed_by_compare_with_its_param_and_headline(workspace: tuple[Path, dict[str, str]]
+                                                                        ) -> None:
     root, env = workspace
     run(["git", "checkout", "-q", "params.yaml"], root, env)
-    run([sys.executable, "-m", "dvc", "exp", "run", "-S", "split.valid_ratio=0.2", "--name", "valid20"], root, env)
+    branch = run(["git", "rev-parse", "--abbrev-ref", "HEAD"], root, env).stdout.strip()
+    committed = json.loads(run(["git", "show", "HEAD:metrics/headline.json"], root, env).stdout)
+    run([sys.executable, "-m", "dvc", "exp", "run", "-S", "train.epochs=1", "--name", "one-epoch"], root, env)
 
-    shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], root, env).stdout
-    assert "valid20" in shown
-    metrics = run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env).stdout
-    assert "interactions" in metrics
+    table = run(dqrec("compare", branch, "one-epoch"), root, env).stdout
+    lines = table.splitlines()
+
+    assert lines[0].split() == [branch, "one-epoch"] and max(map(len, lines)) <= 120
+    assert next(line for line in lines if "train.epochs" in line).split() == ["train.epochs", "2", "1"]
+    assert len([line for line in lines if "train." in line or "split." in line]) == 1  # only what differs
+    experiment = json.loads((root / "metrics" / "headline.json").read_text())  # the workspace holds its result
+    ndcg = next(line for line in lines if line.strip().startswith("full.ndcg@20")).split()
+    assert ndcg[1:] == [f"{committed['full']['ndcg@20']:.4f}", f"{experiment['full']['ndcg@20']:.4f}"]
+    assert "full_vs_base.ndcg@20_p" in table
+    # The README's way back to the last commit after an experiment (or one stopped half-way) in the workspace.
+    run(["git", "checkout", "--", "params.yaml", "dvc.lock", "metrics", "plots"], root, env)
+    run([sys.executable, "-m", "dvc", "checkout"], root, env)
+    assert run(["git", "status", "--porcelain"], root, env).stdout == ""
+    assert "Data and pipelines are up to date" in run([sys.executable, "-m", "dvc", "status"], root, env).stdout
+    run([sys.executable, "-m", "dvc", "exp", "remove", "one-epoch"], root, env)
 
 
 def test_bad_input_fails_and_leaves_previous_artifacts(workspace: tuple[Path, dict[str, str]],
@@ -196,3 +245,37 @@ def test_bad_input_fails_and_leaves_previous_artifacts(workspace: tuple[Path, di
     assert "ml-100k.inter, line 42, column 'user_id': found '-5'" in failed.stderr + failed.stdout
     assert "Traceback" not in failed.stderr + failed.stdout
     assert digest(root / "data") | digest(root / "metrics") == before
+
+
+def readme_block(heading: str) -> str:
+    """The first bash block under a README heading: the commands exactly as users read them."""
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text[text.index(f"## {heading}\n"):]
+    return section[section.index("```bash\n") + len("```bash\n"):section.index("```\n", section.index("```bash"))]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_readme_deployment_runs_the_pipeline_to_completed_with_its_report(
+        workspace: tuple[Path, dict[str, str]]) -> None:
+    root, env = workspace
+    block = readme_block("Deploying with Prefect")
+    port = free_port()
+    assert "PORT=4210" in block
+    shell = subprocess.Popen(["bash", "-euo", "pipefail", "-c", block.replace("PORT=4210", f"PORT={port}")],
+                             cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)  # the server and the worker it leaves running are its group
+    try:
+        output, _ = shell.communicate(timeout=600)
+        assert shell.returncode == 0, output
+        assert "Completed" in output.splitlines()[-1] or "Completed" in output
+        api = {**env, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_HOME": str(root / ".prefect")}
+        artifact = run(["prefect", "artifact", "inspect", "pipeline-report"], root, api).stdout
+        assert "DQRec on ml-100k" in artifact and "stages up to date" in artifact
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(shell.pid, signal.SIGTERM)

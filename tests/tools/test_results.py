@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dqrec.layout import Workspace
 from tools.results import (
     COMPARISON_END,
     COMPARISON_START,
@@ -96,14 +97,18 @@ def test_a_named_snapshot_keeps_only_the_cf_metrics(tmp_path: Path) -> None:
     (workspace / "metrics").mkdir()
     (workspace / "data/ingest/source.json").write_text(json.dumps({"dataset": "toy"}))
     for stage in ("ingest", "quantize", "train", "evaluate"):
-        (workspace / f"metrics/{stage}.json").write_text(json.dumps({"stage": stage}))
+        Workspace(workspace).write_metrics(stage, {"stage": stage, "seconds": 1.5})
     (workspace / "params.yaml").write_text("train: {refit: true}\n")
 
     plain, named = snapshot(workspace, tmp_path / "results"), snapshot(workspace, tmp_path / "results", "toy-refit")
 
     assert plain.name == "toy" and {p.name for p in plain.iterdir()} >= {"ingest.json", "quantize.json"}
     assert named.name == "toy-refit"
-    assert sorted(p.name for p in named.iterdir()) == ["evaluate.json", "params.yaml", "train.json"]
+    assert sorted(p.name for p in named.iterdir()) == ["evaluate.json", "params.yaml", "timings.json", "train.json"]
+    # the timings, kept out of the workspace's metrics, travel with the snapshot beside them
+    assert json.loads((named / "timings.json").read_text()) == {"train": {"seconds": 1.5},
+                                                               "evaluate": {"seconds": 1.5}}
+    assert json.loads((named / "train.json").read_text()) == {"stage": "train"}
 
 
 def cf_run(folder: Path, variant: str, recall: float, ndcg: float, params: str) -> None:
