@@ -13,7 +13,7 @@ from typing import Any
 PARAMS_FILE = "params.yaml"
 HEADLINE_FILE = "metrics/headline.json"
 NAME_WIDTH = 12
-LABEL_WIDTH = 30
+MAX_LABEL_WIDTH = 44  # longer param or metric names are clipped with …
 
 
 @dataclass(frozen=True)
@@ -103,24 +103,25 @@ def _clip(text: str, width: int) -> str:
 def render(chosen: list[Experiment], width: int = 120) -> str:
     """A table: one column per experiment, a row per differing param, then a row per headline metric; more
     experiments than ``width`` columns hold continue in further tables below (the params compared over all)."""
-    per_table = max(1, (width - LABEL_WIDTH) // (NAME_WIDTH + 2))
     params = differing_params(chosen)
-    return "\n\n".join(_table(chosen[start:start + per_table], params)
+    metrics = list(dict.fromkeys(key for e in chosen for key in e.headline))
+    label_width = min(MAX_LABEL_WIDTH, 3 + max((len(key) for key in params + metrics), default=0))
+    per_table = max(1, (width - label_width) // (NAME_WIDTH + 2))
+    return "\n\n".join(_table(chosen[start:start + per_table], params, metrics, label_width)
                         for start in range(0, len(chosen), per_table))
 
 
-def _table(chosen: list[Experiment], params: list[str]) -> str:
+def _table(chosen: list[Experiment], params: list[str], metrics: list[str], label_width: int) -> str:
     names = [_clip(e.name, NAME_WIDTH) for e in chosen]
-    header = f"{'':<{LABEL_WIDTH}}" + "".join(f"{name:>{NAME_WIDTH + 2}}" for name in names)
+    header = f"{'':<{label_width}}" + "".join(f"{name:>{NAME_WIDTH + 2}}" for name in names)
     lines = [header.rstrip()]
 
     def row(label: str, cells: list[str]) -> str:
-        return (f"{_clip(label, LABEL_WIDTH - 1):<{LABEL_WIDTH}}"
+        return (f"{_clip(label, label_width - 1):<{label_width}}"
                 + "".join(f"{_clip(cell, NAME_WIDTH):>{NAME_WIDTH + 2}}" for cell in cells)).rstrip()
 
     lines.append("params that differ" if params else "params that differ: none")
     lines += [row(f"  {key}", [_param_cell(e.params.get(key)) for e in chosen]) for key in params]
-    metrics = list(dict.fromkeys(key for e in chosen for key in e.headline))
     lines.append("headline (test unless 'valid'; change relative; p paired over users)"
                  if metrics else f"headline: no {HEADLINE_FILE} in these experiments (run the pipeline first)")
     lines += [row(f"  {key}", [_metric_cell(key, e.headline.get(key)) for e in chosen]) for key in metrics]
