@@ -15,7 +15,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.states import State
 
 from dqrec.allocator import retain_freed_memory
-from dqrec.configtree import ConfigError, load_section
+from dqrec.configtree import ConfigError, flatten, load_section
 from dqrec.data.errors import DataError
 from dqrec.layout import Workspace
 from flows.run_server import run_server
@@ -31,17 +31,6 @@ WORKSPACE = Workspace(Path("."))  # stages run at the root of the DVC repository
 def section(name: str, config_class: type[T]) -> T:
     """One section of the workspace's params.yaml, typed (an unknown key or section fails with its name)."""
     return load_section(WORKSPACE.params_file, name, config_class)
-
-
-def flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def publish_metrics(key: str, metrics: dict[str, Any], description: str) -> None:

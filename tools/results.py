@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from dqrec.configtree import flatten
 from dqrec.layout import Workspace
 
 RESULTS_DIR = Path("results")
@@ -105,13 +106,6 @@ def tables(results: Path = RESULTS_DIR) -> str:
     return "\n".join(summary) + "\n\n" + "\n".join(methods)
 
 
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        flat |= _flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value}
-    return flat
-
-
 def _value(value: Any) -> str:
     """A param value as params.yaml spells it: true, 0.5, [user, item]."""
     if isinstance(value, list):
@@ -133,7 +127,7 @@ STATED_LATER = {"pretrain.weight_decay": 0.0, "trainer.accelerator": "auto", "tr
 
 def _params(path: Path) -> dict[str, Any]:
     """A params.yaml, flattened to dotted keys (``train.dim``), with the keys stated later at their values then."""
-    return STATED_LATER | _flat(yaml.safe_load(path.read_text()))
+    return STATED_LATER | flatten(yaml.safe_load(path.read_text()))
 
 
 def _differing_keys(first: dict[str, Any], second: dict[str, Any]) -> list[str]:

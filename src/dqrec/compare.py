@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dqrec.configtree import flatten
+
 PARAMS_FILE = "params.yaml"
 HEADLINE_FILE = "metrics/headline.json"
 NAME_WIDTH = 12
@@ -28,23 +30,13 @@ class UnknownExperiment(ValueError):
     pass
 
 
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _experiment(entry: dict[str, Any]) -> Experiment:
     data = entry.get("data") or {}
     params = ((data.get("params") or {}).get(PARAMS_FILE) or {}).get("data") or {}
     headline = ((data.get("metrics") or {}).get(HEADLINE_FILE) or {}).get("data") or {}
     rev = entry.get("rev", "")
     name = entry.get("name") or (rev if rev == "workspace" else rev[:7])
-    return Experiment(name, rev, _flat(params), _flat(headline))
+    return Experiment(name, rev, flatten(params), flatten(headline))
 
 
 def experiments(shown: list[dict[str, Any]]) -> list[Experiment]:
