@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import resource
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any, TypeVar
 from prefect.artifacts import create_table_artifact
 from prefect.states import State
 
-from dqrec.allocator import retain_freed_memory
+from dqrec.allocator import peak_rss_gb, retain_freed_memory
 from dqrec.configtree import ConfigError, flatten, load_section
 from dqrec.data.errors import DataError
 from dqrec.layout import Workspace
@@ -78,10 +77,8 @@ def run_stage(flow: Callable[..., Any]) -> None:
     with run_server():
         state: State = flow(return_state=True)
     if state.is_completed():
-        # One line per stage, so that a pipeline's peak memory can be traced to the stage that reached it
-        # (Linux reports ru_maxrss in KiB).
-        print(f"{flow.name}: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GB",
-              flush=True)
+        # One line per stage, so that a pipeline's peak memory can be traced to the stage that reached it.
+        print(f"{flow.name}: peak RSS {peak_rss_gb():.2f} GB", flush=True)
         return
     error = state.result(raise_on_failure=False)
     if isinstance(error, DataError):

@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from dqrec.cf.artifacts import load_trained, trained_variants
 from dqrec.evaluate.artifacts import read_per_user, write_per_user
 from dqrec.evaluate.plots import quintile_bars
-from dqrec.evaluate.report import Evaluation
+from dqrec.evaluate.report import EvaluateConfig, Evaluation
 from dqrec.evaluate.scoring import attach_test_inputs, score_test_users
 from dqrec.summary import headline
 from dqrec.training import TrainerConfig, device_of
@@ -20,15 +20,16 @@ HEADLINE = ("recall@20", "ndcg@20", "recall@50", "ndcg@50", "hr@20", "coverage@2
 
 
 @task(cache_policy=NO_CACHE)
-def evaluate_variant(variant: str, device: str) -> Evaluation:
+def evaluate_variant(variant: str, device: str, config: EvaluateConfig) -> Evaluation:
     model = load_trained(WORKSPACE, variant)
-    return score_test_users(model, attach_test_inputs(model, WORKSPACE), device)
+    return score_test_users(model, attach_test_inputs(model, WORKSPACE), device, config)
 
 
 @flow(name="evaluate", log_prints=True)
 def evaluate_flow() -> dict:
     device = str(device_of(section("trainer", TrainerConfig)))
-    evaluations = {variant: evaluate_variant(variant, device) for variant in trained_variants(WORKSPACE)}
+    config = section("evaluate", EvaluateConfig)
+    evaluations = {variant: evaluate_variant(variant, device, config) for variant in trained_variants(WORKSPACE)}
     reports = {variant: evaluation.report for variant, evaluation in evaluations.items()}
     metrics = dict(reports)
     if {"base", "full"} <= set(reports):
@@ -45,8 +46,13 @@ def evaluate_flow() -> dict:
     quintile_bars(reports, WORKSPACE.plot_file("evaluate_quintiles.png"))
     logger = get_run_logger()
     for variant, report in reports.items():
-        logger.info("%s on test (%s): Recall@20 %.4f, NDCG@20 %.4f (%d users)", variant, device,
-                    report["recall@20"], report["ndcg@20"], report["users"])
+        if "sampled_from" in report:  # a sample's means, with their 95 % intervals
+            logger.info("%s on test (%s): Recall@20 %.4f ± %.4f, NDCG@20 %.4f ± %.4f (95 %% intervals; %d users "
+                        "sampled of %d)", variant, device, report["recall@20"], report["recall@20_ci95"],
+                        report["ndcg@20"], report["ndcg@20_ci95"], report["users"], report["sampled_from"])
+        else:
+            logger.info("%s on test (%s): Recall@20 %.4f, NDCG@20 %.4f (%d users)", variant, device,
+                        report["recall@20"], report["ndcg@20"], report["users"])
     create_table_artifact(key="evaluate-test", description="Full-ranking test metrics per variant",
                           table=[{"variant": v, **{k: r[k] for k in HEADLINE}} for v, r in reports.items()])
     return metrics

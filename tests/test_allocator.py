@@ -33,3 +33,22 @@ def page_faults(mode: str) -> int:
 def test_retained_memory_is_reused_without_new_page_faults() -> None:
     default, retained = page_faults("default"), page_faults("retain")
     assert retained * 3 < default, (retained, default)
+
+
+# A parent that holds 400 MB starts a child that touches 50 MB: the child's own peak is about 50 MB plus Python.
+CHILD_PEAK = """
+import subprocess, sys
+ballast = bytearray(400 << 20)
+ballast[::4096] = b"x" * len(ballast[::4096])
+child = ("from dqrec.allocator import peak_rss_gb; b = bytearray(50 << 20); b[::4096] = b'y' * len(b[::4096]); "
+         "print(peak_rss_gb())")
+print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout)
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="the high-water mark of one address space is Linux's VmHWM")
+def test_a_stage_reports_its_own_peak_not_its_launchers() -> None:
+    peak = float(subprocess.run([sys.executable, "-c", CHILD_PEAK], capture_output=True, text=True,
+                                check=True).stdout)
+
+    assert 0.05 < peak < 0.3  # GB: the child's 50 MB and the interpreter, not the launcher's 400 MB

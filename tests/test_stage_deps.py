@@ -55,4 +55,6 @@ def test_flows_share_only_flows_common_and_nothing_outside_flows_reaches_into_th
             assert flow_modules(path) <= SHARED_BY_FLOWS, f"flows/{path.name} imports another stage's flow"
     for folder in ("benchmarks", "tools"):
         for path in sorted((ROOT / folder).glob("*.py")):
-            assert not flow_modules(path), f"{folder}/{path.name} imports a flow: read artifacts through dqrec"
+            # A benchmark that runs stages may start their Prefect server before its clock starts.
+            assert flow_modules(path) <= {"flows.run_server"}, \
+                f"{folder}/{path.name} imports a flow: read artifacts through dqrec"

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from dqrec.training import pairs_loader
+from dqrec.training import SPARSE_ABOVE_ROWS, pairs_loader, uses_sparse_embeddings
 
 
 @pytest.mark.parametrize("shuffle", [True, False])
@@ -30,3 +30,12 @@ def test_pairs_loader_copies_its_inputs() -> None:
     frame.iloc[0, 0] = -1  # in place: a loader sharing the frame's buffer would see it
     (batch_users, _), = list(loader)
     assert batch_users.tolist() == list(range(10))
+
+
+def test_auto_turns_to_sparse_embeddings_above_the_row_bound_and_never_with_weight_decay() -> None:
+    assert not uses_sparse_embeddings("auto", SPARSE_ABOVE_ROWS, 0.0)
+    assert uses_sparse_embeddings("auto", SPARSE_ABOVE_ROWS + 1, 0.0)
+    assert not uses_sparse_embeddings("auto", SPARSE_ABOVE_ROWS + 1, 1e-4)
+    assert uses_sparse_embeddings("sparse", 10, 0.0) and not uses_sparse_embeddings("dense", 10**7, 0.0)
+    with pytest.raises(ValueError, match="sparse cannot apply weight_decay"):
+        uses_sparse_embeddings("sparse", 10, 1e-4)

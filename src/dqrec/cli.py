@@ -4,6 +4,7 @@
     dqrec run train --force        # one stage (and what it needs), rerun even if nothing changed
     dqrec report                   # the last run's one-screen report, from the metrics files
     dqrec recommend 1 42 --k 10    # top-K items for users, by the dataset's own user ids
+    dqrec export --k 20 --index ivf   # every user's top-K as Parquet, exact or from an approximate index
     dqrec compare [EXP ...]        # experiments side by side: the params that differ, the headline metrics
 
 Heavy modules are imported inside each subcommand, so ``--help`` answers at once and runs nothing.
@@ -56,39 +57,46 @@ def report(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _served(variant: str | None, workspace: Workspace):  # -> (str, dqrec.cf.serving.Served)
+    """The variant asked for (or the default one), loaded with its inputs; a clear error where it cannot be."""
+    from dqrec.cf.artifacts import WorkspaceMismatch, trained_variants
+    from dqrec.cf.serving import load_served
+
+    try:
+        variant = choose_variant(variant, trained_variants(workspace))
+        return variant, load_served(workspace, variant)
+    except (FileNotFoundError, WorkspaceMismatch) as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def _index_config(arguments: argparse.Namespace):  # -> dqrec.cf.serving.IndexConfig
+    from dqrec.cf.serving import IndexConfig, IndexKind
+
+    try:
+        return IndexConfig(IndexKind(arguments.index), n_lists=arguments.n_lists, n_probe=arguments.n_probe,
+                           ef_search=arguments.ef_search)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
 def recommend(arguments: argparse.Namespace, workspace: Workspace | None = None):  # -> pd.DataFrame
     """Top-K items for the named users from a trained variant, each with its semantic ID; returns the table."""
     import numpy as np
 
-    from dqrec.cf.artifacts import WorkspaceMismatch, check_matches, load_trained, trained_fit_config, trained_variants
-    from dqrec.cf.fit import attach_inputs
     from dqrec.cf.recommend import UnknownUsers, dense_user_ids
     from dqrec.cf.recommend import recommend as top_items
-    from dqrec.data.artifacts import read_interactions, read_items, read_users
-    from dqrec.evaluate.ranking import UserItems
-    from dqrec.quantize.sid_tables import item_sid_strings, read_sids
+    from dqrec.quantize.sid_tables import item_sid_strings
 
     workspace = workspace or Workspace(find_workspace(Path.cwd()))
     if arguments.k < 1:
         raise SystemExit(f"error: --k must be at least 1, got {arguments.k}")
-    try:
-        variant = choose_variant(arguments.variant, trained_variants(workspace))
-        model = load_trained(workspace, variant)
-        # A checkpoint is only meaningful with the id maps and SID tables it was trained with.
-        check_matches(workspace, model, ("id_maps", "sids"))
-    except (FileNotFoundError, WorkspaceMismatch) as error:
-        raise SystemExit(f"error: {error}") from None
-    users, items = read_users(workspace.ingest_dir), read_items(workspace.ingest_dir)
+    index = _index_config(arguments)
+    variant, (model, users, items, known) = _served(arguments.variant, workspace)
     try:
         wanted = dense_user_ids(arguments.users, users)
     except UnknownUsers as error:
         raise SystemExit(f"error: {error}") from None
-
-    config = trained_fit_config(model)
-    history = read_interactions(workspace.ingest_dir)
-    attach_inputs(model, history, users, items, read_sids(workspace.sids_dir) if variant != "base" else None, config)
-    known = UserItems.from_frame(history, len(users), len(items))
-    table = top_items(model, np.asarray(wanted), known, arguments.k)
+    table = top_items(model, np.asarray(wanted), known, arguments.k, index)
 
     table["user"] = users["raw_id"].to_numpy()[table["user_id"]]
     table["item"] = items["raw_id"].to_numpy()[table["item_id"]]
@@ -96,11 +104,35 @@ def recommend(arguments: argparse.Namespace, workspace: Workspace | None = None)
         table["title"] = items["title"].to_numpy()[table["item_id"]]
     table["sid"] = item_sid_strings(workspace.sids_dir).reindex(table["item_id"]).to_numpy()
     shown = table.drop(columns=["user_id", "item_id"])
-    print(f"top {arguments.k} of {len(items):,} items, variant '{variant}', known items excluded")
+    how = "known items excluded" + ("" if index.kind == "exact" else f", approximate ({index.kind} index)")
+    print(f"top {arguments.k} of {len(items):,} items, variant '{variant}', {how}")
     for raw, rows in shown.groupby("user", sort=False):
         print(f"\nuser {raw} ({known.counts(dense_user_ids([raw], users))[0]} known items)")
         print(rows.drop(columns="user").to_string(index=False, float_format="{:.4f}".format))
     return table
+
+
+def export(arguments: argparse.Namespace, workspace: Workspace | None = None) -> int:
+    """Every user's top-K items as one Parquet file (user, rank, item, score: the dataset's own ids)."""
+    import logging
+    import time
+
+    from dqrec.cf.serving import export_top_items
+
+    workspace = workspace or Workspace(find_workspace(Path.cwd()))
+    if arguments.k < 1:
+        raise SystemExit(f"error: --k must be at least 1, got {arguments.k}")
+    index = _index_config(arguments)
+    logging.basicConfig(format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("dqrec").setLevel(logging.INFO)  # progress: one line per chunk of users
+    variant, (model, users, items, known) = _served(arguments.variant, workspace)
+    start = time.perf_counter()
+    rows = export_top_items(model, known, arguments.k, arguments.out, users["raw_id"].to_numpy(),
+                            items["raw_id"].to_numpy(), index)
+    print(f"wrote {arguments.out}: {rows:,} rows, the top {arguments.k} of {len(items):,} items for "
+          f"{len(users):,} users (variant '{variant}', {index.kind.value} ranking, known items excluded) in "
+          f"{time.perf_counter() - start:.1f} s")
+    return 0
 
 
 def compare(arguments: argparse.Namespace) -> int:
@@ -142,6 +174,16 @@ def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", default=None,
                         help="trained variant to use: base, feature, linkage or full (default: full if trained, "
                              "else the first trained)")
+    add_index_arguments(parser)
+
+
+def add_index_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index", choices=["exact", "ivf", "hnsw"], default="exact",
+                        help="exact: score every item (default, the evaluation's ranking); ivf or hnsw: an "
+                             "approximate faiss index over the item tower, for large catalogues")
+    parser.add_argument("--n-lists", type=int, default=0, help="ivf: k-means cells (default 0: 4 √items)")
+    parser.add_argument("--n-probe", type=int, default=128, help="ivf: cells searched per user (default 128)")
+    parser.add_argument("--ef-search", type=int, default=512, help="hnsw: candidate list per search (default 512)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -170,6 +212,18 @@ def parser() -> argparse.ArgumentParser:
                     "recommended.")
     add_recommend_arguments(recommend_parser)
     recommend_parser.set_defaults(handler=_print_recommendations)
+    export_parser = commands.add_parser(
+        "export", help="every user's top-K items as one Parquet file, exact or from an approximate index",
+        description="Write every user's top-K items (user, rank, item, score, by the dataset's own ids) to a Parquet "
+                    "file, chunk by chunk (memory holds one chunk of users), replacing the file only once complete. "
+                    "Histories and exclusions as for `dqrec recommend`.")
+    export_parser.add_argument("--out", type=Path, default=Path("recommendations.parquet"),
+                               help="the Parquet file to write (default recommendations.parquet)")
+    export_parser.add_argument("--k", type=int, default=20, help="items per user (default 20)")
+    export_parser.add_argument("--variant", default=None,
+                               help="trained variant to use (default: full if trained, else the first trained)")
+    add_index_arguments(export_parser)
+    export_parser.set_defaults(handler=export)
     compare_parser = commands.add_parser(
         "compare", help="experiments side by side: the params that differ and the headline metrics",
         description="One column per experiment (the workspace, the commit it starts from and that commit's `dvc "

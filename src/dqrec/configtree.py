@@ -25,7 +25,7 @@ import yaml
 T = TypeVar("T")
 
 # params.yaml's sections, in order (dqrec.params.Params has one field each; a test keeps them equal).
-SECTIONS = ("data", "split", "pretrain", "svd", "quantize", "train", "trainer")
+SECTIONS = ("data", "split", "pretrain", "svd", "quantize", "train", "evaluate", "trainer")
 _NESTED = "dqrec.nested"
 _RUNTIME = "dqrec.runtime"
 

@@ -15,6 +15,7 @@ from dqrec.cf.fit import TrainConfig
 from dqrec.configtree import ConfigError, from_section, read_params_file, to_section
 from dqrec.data.ingest import IngestConfig
 from dqrec.data.split import SplitConfig
+from dqrec.evaluate.report import EvaluateConfig
 from dqrec.quantize.compare import QuantizeConfig
 from dqrec.quantize.svd import SvdConfig
 from dqrec.represent.pretrain import PretrainConfig
@@ -29,6 +30,7 @@ class Params:
     svd: SvdConfig = field(default_factory=SvdConfig)
     quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
 

@@ -7,11 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
-from dqrec.cf.fit import VARIANTS, FitConfig, PlateauDecay, ReplayRates, fit_cf, seeded_model
+from dqrec.cf.fit import VARIANTS, FitConfig, PlateauDecay, ReplayRates, fit_cf, seeded_model, validation_users
 from dqrec.cf.model import CFConfig, Loss, SidTower, TwoTowerCF, drop_entries, vector_dropout
 
 
@@ -317,3 +318,41 @@ def test_lr_decay_patience_must_be_at_least_one_epoch(epochs: int) -> None:
 def test_lr_decay_must_be_a_factor_in_the_unit_interval(factor: float) -> None:
     with pytest.raises(ValueError, match=rf"lr_decay: expected a factor in \(0, 1\], got {factor}"):
         FitConfig(lr_decay=factor)
+
+
+def test_validation_ranks_every_validation_user_or_a_seeded_sample_of_them() -> None:
+    valid = pd.DataFrame({"user_id": np.repeat(np.arange(0, 200, 2), 2), "item_id": 0})
+
+    assert validation_users(valid, 0, 1).tolist() == list(range(0, 200, 2))
+    assert validation_users(valid, 500, 1).tolist() == list(range(0, 200, 2))  # a sample larger than all: all
+    sample = validation_users(valid, 30, 1)
+    assert len(sample) == 30 and np.all(np.diff(sample) > 0) and set(sample) <= set(range(0, 200, 2))
+    np.testing.assert_array_equal(sample, validation_users(valid, 30, 1))
+    assert not np.array_equal(sample, validation_users(valid, 30, 2))
+    with pytest.raises(ValueError, match="valid_users"):
+        FitConfig(valid_users=-1)
+
+
+def test_sparse_embeddings_train_with_lazy_adam_which_moves_only_the_rows_a_batch_looked_up(toy) -> None:
+    train, valid, users, items, sids = toy
+    model_config = CFConfig(dim=16, n_negatives=32, embedding_gradients="sparse", history_weight=0.0)
+    config = FitConfig(model=model_config, epochs=2, patience=2, batch_size=256, lr_decay=0.5, progress=False)
+    result = fit_cf(train, valid, users, items, sids, config)
+
+    assert np.isfinite(result.validation_curve).all() and result.model.user_embedding.sparse
+    # One step by hand: the users outside the batch keep their rows exactly (dense Adam would move them all).
+    model = seeded_model(train, users, items, None, config)
+    dense_adam, lazy_adam = model.configure_optimizers()
+    before = model.user_embedding.weight.detach().clone()
+    batch = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])
+    model.train()
+    for optimiser in (dense_adam, lazy_adam):
+        optimiser.zero_grad()
+    loss = model.recommendation_loss(model.user_vectors(batch[0]), model.item_vectors(batch[1]), batch[1],
+                                     model.item_vectors(torch.tensor([6, 7])), torch.tensor([6, 7]))
+    loss.backward()
+    assert model.user_embedding.weight.grad.is_sparse
+    for optimiser in (dense_adam, lazy_adam):
+        optimiser.step()
+    moved = (model.user_embedding.weight.detach() != before).any(1)
+    assert moved[:3].all() and not moved[3:].any()

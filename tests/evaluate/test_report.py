@@ -1,11 +1,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from dqrec.evaluate.ranking import UserItems
-from dqrec.evaluate.report import evaluate, evaluate_users, popularity_profile, quintiles
+from dqrec.evaluate.report import (
+    confidence_half_width,
+    evaluate,
+    evaluate_users,
+    popularity_profile,
+    quintiles,
+)
 
 
 def test_quintiles_are_equal_sized_and_ordered() -> None:
@@ -86,3 +93,34 @@ def test_the_per_user_metrics_average_to_the_report_and_name_each_user_once() ->
     # The sparsest fifth, taken from the per-user table, is the report's group 0.
     sparsest = per_user[quintiles(per_user["train_interactions"].to_numpy()) == 0]
     assert sparsest["ndcg@20"].mean() == pytest.approx(evaluation.report["by_user_activity"][0]["ndcg@20"])
+
+
+def test_a_sampled_evaluation_ranks_a_seeded_sample_and_gives_each_mean_its_interval() -> None:
+    n_users, n_items = 400, 50
+    rng = np.random.default_rng(2)
+    known = UserItems.from_pairs(np.arange(n_users), rng.integers(0, n_items, n_users), n_users, n_items)
+    targets = UserItems.from_pairs(np.arange(n_users), rng.integers(0, n_items, n_users), n_users, n_items)
+    scores = torch.from_numpy(rng.random((n_users, n_items)).astype(np.float32))
+    score = lambda users: scores[users]  # noqa: E731
+    activity = rng.integers(1, 30, n_users)
+
+    full = evaluate_users(score, known, targets, activity, np.ones(n_items))
+    sampled = evaluate_users(score, known, targets, activity, np.ones(n_items), max_users=100, seed=7)
+    again = evaluate_users(score, known, targets, activity, np.ones(n_items), max_users=100, seed=7)
+
+    assert "sampled_from" not in full.report and "ndcg@20_ci95" not in full.report
+    assert sampled.report["users"] == 100 and sampled.report["sampled_from"] == n_users
+    assert sampled.per_user["user_id"].is_monotonic_increasing
+    pd.testing.assert_frame_equal(sampled.per_user, again.per_user)
+    # The sample's users score as they do in the full evaluation, and its interval holds the full mean here.
+    merged = sampled.per_user.merge(full.per_user, on="user_id", suffixes=("", "_full"))
+    np.testing.assert_allclose(merged["ndcg@20"], merged["ndcg@20_full"])
+    assert 0 < sampled.report["ndcg@20_ci95"] < 0.1
+    assert abs(sampled.report["ndcg@20"] - full.report["ndcg@20"]) <= sampled.report["ndcg@20_ci95"]
+
+
+def test_an_interval_shrinks_to_nothing_when_the_sample_is_everyone() -> None:
+    values = np.random.default_rng(0).random(50)
+
+    assert confidence_half_width(values, population=50) == 0.0
+    assert confidence_half_width(values, population=5000) > confidence_half_width(values, population=100) > 0

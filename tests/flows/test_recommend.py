@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from dqrec.cf.artifacts import write_trained_variants
+from dqrec.cli import export, parser
+from dqrec.data.artifacts import read_users
 from dqrec.layout import Workspace
 from flows.recommend import main
 from tests.cf.test_artifacts import train_variant, write_inputs
@@ -44,3 +47,27 @@ def test_other_id_maps_are_refused_by_name(workspace: Workspace, toy) -> None:
 
     with pytest.raises(SystemExit, match=r"trained with other user and item id maps \(data/ingest\)"):
         main(["1"], workspace)
+
+
+def test_the_export_writes_every_users_top_k_and_an_index_serves_the_same_users(
+        workspace: Workspace, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    out = tmp_path / "top.parquet"
+    arguments = parser().parse_args(["export", "--out", str(out), "--k", "4"])
+    assert export(arguments, workspace) == 0
+
+    table = pd.read_parquet(out)
+    users = read_users(workspace.ingest_dir)
+    assert list(table.columns) == ["user", "rank", "item", "score"]
+    assert set(table["user"]) == set(users["raw_id"].astype(str))
+    assert table.groupby("user")["rank"].max().eq(4).all()
+    assert "variant 'full', exact ranking" in capsys.readouterr().out
+    # The approximate index, searching every cell, gives the exact ranking's items.
+    approximate = main(["1", "7", "--k", "4", "--index", "ivf", "--n-lists", "1"], workspace)
+    exact = table[table["user"].isin(["1", "7"])]
+    assert sorted(zip(approximate["user"], approximate["item"].astype(str), strict=True)) == sorted(
+        zip(exact["user"], exact["item"], strict=True))
+
+
+def test_a_bad_index_setting_is_refused_by_name(workspace: Workspace) -> None:
+    with pytest.raises(SystemExit, match="n_probe: expected a positive number"):
+        main(["1", "--index", "ivf", "--n-probe", "0"], workspace)

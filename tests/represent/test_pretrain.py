@@ -67,3 +67,12 @@ def test_a_text_view_widens_z_beside_the_behaviour_view(ml100k) -> None:
     text_norms = np.linalg.norm(result.items[:, 16:], axis=1)
     weighted, empty = np.isclose(text_norms, 0.5, rtol=1e-4), np.isclose(text_norms, 0.0)
     assert (weighted | empty).all() and weighted.mean() > 0.5  # zero only where no title word is shared
+
+
+def test_sparse_embeddings_pretrain_too_and_lower_the_validation_loss(ml100k) -> None:
+    config = PretrainConfig(encoder=EncoderConfig(dim=32, n_negatives=256, embedding_gradients="sparse"), epochs=3,
+                            patience=3, progress=False)
+    result = pretrain(*ml100k, config)
+
+    assert np.isfinite(result.users).all() and np.isfinite(result.items).all()
+    assert result.history["val_loss"][-1] < result.history["val_loss"][0]

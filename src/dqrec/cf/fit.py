@@ -50,6 +50,7 @@ class FitConfig:
     max_history: int = 50
     min_shared: int = 2  # m: SID neighbours share at least m of the L codes
     max_neighbours: int = 10
+    valid_users: int = 0  # validation ranks a seeded sample of this many users (0: every validation user)
     seed: int = 2025
     refit: bool = False  # retrain on train + valid for the selected number of epochs
     lr_decay: float = 1.0  # multiplies the learning rate after lr_decay_patience epochs without a new best
@@ -59,6 +60,8 @@ class FitConfig:
     def __post_init__(self) -> None:
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay: expected a factor in (0, 1], got {self.lr_decay}")
+        if self.valid_users < 0:
+            raise ValueError(f"valid_users: expected a number of users >= 0 (0: all), got {self.valid_users}")
         if self.lr_decay_patience < 1:
             raise ValueError(f"lr_decay_patience: expected a whole number of epochs >= 1, got {self.lr_decay_patience}")
 
@@ -102,7 +105,7 @@ class PlateauDecay(L.Callback):
         self.rates: list[float] = []
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self.rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+        self.rates.append(trainer.optimizers[0].param_groups[0]["lr"])  # every optimiser's groups share it
 
     def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.monitor)
@@ -114,7 +117,7 @@ class PlateauDecay(L.Callback):
         self.epochs_without_best += 1
         if self.epochs_without_best >= self.patience and self.factor != 1.0:
             self.epochs_without_best = 0
-            groups = trainer.optimizers[0].param_groups
+            groups = [group for optimiser in trainer.optimizers for group in optimiser.param_groups]
             for group in groups:
                 group["lr"] *= self.factor
             log.info("no new best validation NDCG@20 for %d epoch(s): learning rate now %.2g", self.patience,
@@ -128,7 +131,7 @@ class ReplayRates(L.Callback):
         self.rates = rates
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        for group in trainer.optimizers[0].param_groups:
+        for group in (group for optimiser in trainer.optimizers for group in optimiser.param_groups):
             group["lr"] = self.rates[trainer.current_epoch]
 
 
@@ -188,6 +191,15 @@ def seeded_model(history: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame
     return model
 
 
+def validation_users(valid: pd.DataFrame, sample: int, seed: int) -> np.ndarray:
+    """The users whose validation NDCG@20 selects the epoch: all with a validation interaction, or a seeded sample
+    of ``sample`` of them (sorted), so that validating a large catalogue costs the sample, not every user."""
+    users = np.unique(valid["user_id"].to_numpy())
+    if 0 < sample < len(users):
+        users = np.sort(np.random.default_rng(seed).choice(users, size=sample, replace=False))
+    return users
+
+
 def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame,
            sids: Sids | None, config: FitConfig, checkpoint: Path | None = None,
            trainer_config: TrainerConfig = DEFAULT_TRAINER, provenance: dict | None = None) -> FitResult:
@@ -205,7 +217,7 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
     trainer = build_trainer(trainer_config, config.epochs, [
         keep_best, _EpochLog(), decay, EarlyStopping(SELECTION_METRIC, patience=config.patience, mode="max")],
         config.progress)
-    valid_users = TensorDataset(torch.tensor(np.unique(valid["user_id"].to_numpy())))
+    valid_users = TensorDataset(torch.from_numpy(validation_users(valid, config.valid_users, config.seed)))
     trainer.fit(model, pairs_loader(train, config.batch_size, config.seed),
                 DataLoader(valid_users, batch_size=1024, sampler=UnpaddedShard(len(valid_users))))
     curve = keep_best.curve

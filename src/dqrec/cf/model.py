@@ -32,6 +32,7 @@ from torch import nn
 from dqrec.configtree import runtime
 from dqrec.evaluate.ranking import UserItems, ranking_metrics, top_k
 from dqrec.represent.encoder import AttributeEmbedding, TokenTablesFollowTheModule, history_mean
+from dqrec.training import EmbeddingGradients, adam, manual_step, uses_sparse_embeddings
 
 SELECTION_METRIC = "val_ndcg@20"  # checkpoints are chosen on this, and on nothing measured on test
 LINKAGE_ROWS = 512  # batch rows that take part in the auxiliary linkage loss
@@ -67,6 +68,7 @@ class CFConfig:
     dropout: float = 0.3  # on the user vector before normalisation, while training (SimpleX's net dropout)
     lr: float = 3e-3
     weight_decay: float = 0.0
+    embedding_gradients: EmbeddingGradients = EmbeddingGradients.AUTO  # sparse (lazy Adam) for large catalogues
 
     def __post_init__(self) -> None:
         if not self.feature_towers or not set(self.feature_towers) <= set(TOWERS):
@@ -120,23 +122,27 @@ class TwoTowerCF(TokenTablesFollowTheModule, L.LightningModule):
         super().__init__()
         if isinstance(config, dict):  # as stored in a checkpoint
             config = CFConfig(**{**config, "loss": Loss(config["loss"]),
+                                 "embedding_gradients": EmbeddingGradients(config.get("embedding_gradients", "auto")),
                                  "feature_towers": tuple(config.get("feature_towers", TOWERS))})
         # Plain types only, so that checkpoints load weights-only.
         self.save_hyperparameters({"n_users": n_users, "n_items": n_items, "user_vocab": user_vocab,
                                    "item_vocab": item_vocab, "sid_levels": sid_levels, "user_codes": user_codes,
                                    "item_codes": item_codes, "config": asdict(config) | {"loss": str(config.loss),
+                                                             "embedding_gradients": str(config.embedding_gradients),
                                                              "feature_towers": list(config.feature_towers)}})
         self.config = config
         self.n_items = n_items
-        self.user_embedding = nn.Embedding(n_users, config.dim)
-        self.item_embedding = nn.Embedding(n_items + 1, config.dim, padding_idx=0)  # id + 1; 0 pads histories
+        sparse = uses_sparse_embeddings(config.embedding_gradients, n_users + n_items, config.weight_decay)
+        self.automatic_optimization = not sparse  # sparse: two optimisers (dense and lazy Adam), stepped by hand
+        self.user_embedding = nn.Embedding(n_users, config.dim, sparse=sparse)
+        self.item_embedding = nn.Embedding(n_items + 1, config.dim, padding_idx=0, sparse=sparse)  # id + 1; 0 pads
         for table in (self.user_embedding, self.item_embedding):
             nn.init.normal_(table.weight, std=0.1)
         self.history_projection = nn.Linear(config.dim, config.dim, bias=False)
         self.user_dropout = nn.Dropout(config.dropout)  # the identity in eval mode
         self.audience_projection = (nn.Linear(config.dim, config.dim, bias=False) if config.audience_weight > 0
                                     else None)
-        self.item_bias = nn.Embedding(n_items, 1) if config.item_bias else None
+        self.item_bias = nn.Embedding(n_items, 1, sparse=sparse) if config.item_bias else None
         if self.item_bias is not None:
             nn.init.zeros_(self.item_bias.weight)
         self.user_attributes = AttributeEmbedding(user_vocab, config.dim)
@@ -282,6 +288,8 @@ class TwoTowerCF(TokenTablesFollowTheModule, L.LightningModule):
                 self.linkage_loss(user, users, self.user_neighbours, self.user_vectors)
                 + self.linkage_loss(item, items, self.item_neighbours, self.item_vectors))
         self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=True, sync_dist=True)
+        if not self.automatic_optimization:
+            manual_step(self, loss)
         return loss
 
     # --- validation: full ranking, the known items masked ------------------------------------------------
@@ -307,7 +315,5 @@ class TwoTowerCF(TokenTablesFollowTheModule, L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.provenance = checkpoint.get(PROVENANCE, {})
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        # fused: one kernel over each parameter instead of a dozen elementwise passes over the embedding tables.
-        return torch.optim.Adam(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay,
-                                fused=True)
+    def configure_optimizers(self) -> torch.optim.Optimizer | list[torch.optim.Optimizer]:
+        return adam(self, self.config.lr, self.config.weight_decay)

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from dqrec.cf.model import TwoTowerCF
-from dqrec.evaluate.ranking import UserItems, top_k
+from dqrec.cf.serving import EXACT, IndexConfig, top_items
+from dqrec.evaluate.ranking import UserItems
 
 
 class UnknownUsers(LookupError):
@@ -33,20 +33,15 @@ def dense_user_ids(raw_ids: Sequence[str], users: pd.DataFrame) -> np.ndarray:
     return lookup.loc[requested].to_numpy()
 
 
-@torch.no_grad()
-def recommend(model: TwoTowerCF, users: np.ndarray, known: UserItems, k: int) -> pd.DataFrame:
-    """The top ``k`` items of each user that ``known`` does not already pair with them, best first.
+def recommend(model: TwoTowerCF, users: np.ndarray, known: UserItems, k: int,
+              index: IndexConfig = EXACT) -> pd.DataFrame:
+    """The top ``k`` items of each user that ``known`` does not already pair with them, best first: exact, or from
+    an approximate index (``index.kind``).
 
     Columns: user_id, rank (1-based), item_id, score. A user who knows all but j < k items gets j rows.
     """
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    k = min(k, model.n_items)
-    item_vectors = model.item_vectors(torch.arange(model.n_items))  # (I, D)
-    ranked = top_k(lambda batch: model.scores(batch, item_vectors), users, known, k)  # (U, k)
-    # torch.tensor copies: the ids may come from a read-only pandas buffer, which torch.from_numpy warns about.
-    scores = model.scores(torch.tensor(users), item_vectors).gather(1, torch.tensor(ranked)).numpy()
-    frame = pd.DataFrame({"user_id": np.repeat(users, k), "rank": np.tile(np.arange(1, k + 1), len(users)),
-                          "item_id": ranked.ravel(), "score": scores.ravel()})
-    already_known = known.contains(users, ranked).ravel()  # only when fewer than k candidates remain
-    return frame[~already_known].reset_index(drop=True)
+    ranked = top_items(model, users, known, k, index)  # (U, k') each, k' = min(k, items)
+    width = ranked.items.shape[1]
+    frame = pd.DataFrame({"user_id": np.repeat(users, width), "rank": np.tile(np.arange(1, width + 1), len(users)),
+                          "item_id": ranked.items.ravel(), "score": ranked.scores.ravel()})
+    return frame[frame["item_id"] >= 0].reset_index(drop=True)

@@ -54,14 +54,28 @@ class UserItems(NamedTuple):
 
     def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Boolean array shaped like ``items`` (B, K): is (users[b], items[b, k]) a pair?"""
-        keys = np.repeat(np.arange(len(self.indptr) - 1), np.diff(self.indptr)) * self.n_items + self.indices
-        return np.isin(users[:, None].astype(np.int64) * self.n_items + items, keys)
+        # Only the pairs of these users: a batch of validation users must not cost the whole table.
+        rows, known = self.pairs_of(users)
+        keys = rows * self.n_items + known  # (pairs,) row in users x n_items + item
+        return np.isin(np.arange(len(users))[:, None] * self.n_items + items, keys)
+
+
+# The scores of one batch of users: at most this many (float32: 256 MB), so that memory grows with the catalogue
+# only up to this bound, and never with users x items.
+MAX_SCORES_PER_BATCH = 2**26
+
+
+def users_per_batch(n_items: int, batch_size: int = 1024) -> int:
+    """``batch_size`` users, or fewer where their scores against ``n_items`` items would pass the bound above."""
+    return max(1, min(batch_size, MAX_SCORES_PER_BATCH // max(1, n_items)))
 
 
 @torch.no_grad()
 def top_k(scorer: Scorer, users: np.ndarray, masked: UserItems, k: int, batch_size: int = 1024) -> np.ndarray:
-    """(len(users), k) item ids of each user's top k, masked items excluded, best first."""
+    """(len(users), k) item ids of each user's top k, masked items excluded, best first; users are scored in
+    batches of ``batch_size`` (fewer for a large catalogue: ``users_per_batch``)."""
     result = np.empty((len(users), k), dtype=np.int64)
+    batch_size = users_per_batch(masked.n_items, batch_size)
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
         # A copy: the scorer may return a view (of a cache, or an expanded row) that masking must not write into.

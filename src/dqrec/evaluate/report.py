@@ -3,6 +3,7 @@ user activity and item popularity (where sparsity hurts most)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -13,6 +14,39 @@ from dqrec.evaluate.ranking import Scorer, UserItems, ranking_metrics, top_k
 KS = (10, 20, 50)
 N_GROUPS = 5
 HEAD_SHARE = 0.01  # the most popular 1 % of items: "the head" in popularity profiles
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """params.yaml's ``evaluate`` section."""
+
+    max_users: int = 0  # a seeded sample of this many test users (0: every test user, the protocol)
+    seed: int = 2025
+
+    def __post_init__(self) -> None:
+        if self.max_users < 0:
+            raise ValueError(f"max_users: expected a number of users >= 0 (0: all), got {self.max_users}")
+
+
+FULL_RANKING = EvaluateConfig()  # the default: every test user
+
+
+def evaluated_users(targets: UserItems, max_users: int = 0, seed: int = 0) -> np.ndarray:
+    """The users with a target (sorted), or a seeded sample of ``max_users`` of them."""
+    users = np.flatnonzero(targets.counts(np.arange(len(targets.indptr) - 1)) > 0)
+    if 0 < max_users < len(users):
+        users = np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
+    return users
+
+
+def confidence_half_width(values: np.ndarray, population: int, z: float = 1.96) -> float:
+    """Half the width of the 95 % normal interval of the mean of a simple random sample ``values`` drawn without
+    replacement from ``population`` users (finite-population corrected: 0 when the sample is everyone)."""
+    n = len(values)
+    if n < 2:
+        return float("nan")
+    correction = (population - n) / max(1, population - 1)
+    return float(z * values.std(ddof=1) / np.sqrt(n) * np.sqrt(correction))
 
 
 def quintiles(values: np.ndarray, n_groups: int = N_GROUPS) -> np.ndarray:
@@ -52,15 +86,22 @@ def evaluate(scorer: Scorer, known: UserItems, targets: UserItems, train_counts_
 
 
 def evaluate_users(scorer: Scorer, known: UserItems, targets: UserItems, train_counts_users: np.ndarray,
-                   train_counts_items: np.ndarray, ks: tuple[int, ...] = KS) -> Evaluation:
-    """``evaluate``'s report and the per-user metrics it averages."""
+                   train_counts_items: np.ndarray, ks: tuple[int, ...] = KS, max_users: int = 0, seed: int = 0
+                   ) -> Evaluation:
+    """``evaluate``'s report and the per-user metrics it averages. With ``max_users``, a seeded sample of the users
+    is ranked; the report then says how many users it was drawn from and gives each mean's 95 % interval
+    (``<metric>_ci95``: the half-width)."""
     if max(ks) > targets.n_items:
         raise ValueError(f"cannot rank the top {max(ks)} of {targets.n_items} items; use smaller K")
-    users = np.flatnonzero(targets.counts(np.arange(len(targets.indptr) - 1)) > 0)
+    users = evaluated_users(targets, max_users, seed)
     ranked = top_k(scorer, users, known, max(ks))
     per_user = ranking_metrics(ranked, targets, users, ks)
     report: dict[str, Any] = {name: float(values.mean()) for name, values in per_user.items()}
     report["users"] = int(len(users))
+    population = len(evaluated_users(targets))
+    if len(users) < population:
+        report["sampled_from"] = population
+        report |= {f"{name}_ci95": confidence_half_width(values, population) for name, values in per_user.items()}
     for k in ks:
         report[f"coverage@{k}"] = float(len(np.unique(ranked[:, :k])) / targets.n_items)
     # Users by how much they interacted in train: group 0 holds the sparsest fifth.

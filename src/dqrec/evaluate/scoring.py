@@ -14,7 +14,7 @@ from dqrec.cf.fit import attach_inputs
 from dqrec.cf.model import TwoTowerCF
 from dqrec.data.artifacts import read_items, read_split, read_users
 from dqrec.evaluate.ranking import UserItems
-from dqrec.evaluate.report import Evaluation, evaluate_users
+from dqrec.evaluate.report import FULL_RANKING, EvaluateConfig, Evaluation, evaluate_users
 from dqrec.layout import Workspace
 from dqrec.quantize.sid_tables import read_sids
 
@@ -48,16 +48,20 @@ def attach_test_inputs(model: TwoTowerCF, workspace: Workspace) -> TestInputs:
                       np.bincount(train["item_id"], minlength=len(items)))
 
 
-def score_test(model: TwoTowerCF, inputs: TestInputs, device: torch.device | str = "cpu") -> dict:
+def score_test(model: TwoTowerCF, inputs: TestInputs, device: torch.device | str = "cpu",
+               config: EvaluateConfig = FULL_RANKING) -> dict:
     """Full-ranking test metrics of a model whose inputs are attached, train and validation items masked; the
     scores are computed on ``device`` (the item vectors once, then users in batches)."""
-    return score_test_users(model, inputs, device).report
+    return score_test_users(model, inputs, device, config).report
 
 
-def score_test_users(model: TwoTowerCF, inputs: TestInputs, device: torch.device | str = "cpu") -> Evaluation:
-    """``score_test``'s report and the per-user test metrics behind it."""
+def score_test_users(model: TwoTowerCF, inputs: TestInputs, device: torch.device | str = "cpu",
+                     config: EvaluateConfig = FULL_RANKING) -> Evaluation:
+    """``score_test``'s report and the per-user test metrics behind it (of ``config.max_users`` users sampled
+    under ``config.seed``, or all)."""
     model = model.to(device)
     with torch.no_grad():
         item_vectors = model.item_vectors(torch.arange(inputs.n_items, device=model.device))
         return evaluate_users(lambda batch: model.scores(batch, item_vectors), inputs.known, inputs.test,
-                              inputs.user_activity, inputs.item_popularity)
+                              inputs.user_activity, inputs.item_popularity, max_users=config.max_users,
+                              seed=config.seed)

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dqrec.training import EmbeddingGradients, adam, manual_step, uses_sparse_embeddings
+
 
 @dataclass(frozen=True)
 class EncoderConfig:
@@ -24,6 +26,7 @@ class EncoderConfig:
     n_negatives: int = 1024
     lr: float = 1e-3
     weight_decay: float = 0.0
+    embedding_gradients: EmbeddingGradients = EmbeddingGradients.AUTO  # sparse (lazy Adam) for large catalogues
 
 
 def history_mean(table: nn.Embedding, history: torch.Tensor, masked_items: torch.Tensor | None = None,
@@ -36,7 +39,8 @@ def history_mean(table: nn.Embedding, history: torch.Tensor, masked_items: torch
         keep &= history != (masked_items + 1).unsqueeze(1)
     weights = keep / keep.sum(1, keepdim=True).clamp(min=1)  # (B, H), 0 on pads and masked items
     # A weighted bag sums as it gathers: the (B, H, D) lookup is never materialised, forward or backward.
-    return F.embedding_bag((history + offset).clamp(min=0), table.weight, mode="sum", per_sample_weights=weights)
+    return F.embedding_bag((history + offset).clamp(min=0), table.weight, mode="sum", per_sample_weights=weights,
+                           sparse=table.sparse)
 
 
 class AttributeEmbedding(nn.Module):
@@ -69,10 +73,13 @@ class TwoTowerEncoder(TokenTablesFollowTheModule, L.LightningModule):
                  config: EncoderConfig) -> None:
         super().__init__()
         self.save_hyperparameters({"n_users": n_users, "n_items": n_items, "user_vocab": user_vocab,
-                                   "item_vocab": item_vocab, **asdict(config)})
+                                   "item_vocab": item_vocab, **asdict(config),
+                                   "embedding_gradients": str(config.embedding_gradients)})
         self.config = config
         self.n_items = n_items
-        self.item_embedding = nn.Embedding(n_items + 1, config.dim, padding_idx=0)  # id + 1; 0 pads histories
+        sparse = uses_sparse_embeddings(config.embedding_gradients, n_items, config.weight_decay)
+        self.automatic_optimization = not sparse  # sparse: two optimisers (dense and lazy Adam), stepped by hand
+        self.item_embedding = nn.Embedding(n_items + 1, config.dim, padding_idx=0, sparse=sparse)  # id + 1; 0 pads
         self.user_attributes = AttributeEmbedding(user_vocab, config.dim)
         self.item_attributes = AttributeEmbedding(item_vocab, config.dim)
         self.user_projection = nn.Linear(config.dim, config.dim)
@@ -116,13 +123,17 @@ class TwoTowerEncoder(TokenTablesFollowTheModule, L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self.sampled_softmax_loss(*batch)
         self.log("train_loss", loss, prog_bar=True, on_epoch=True, on_step=False, sync_dist=True)
+        if not self.automatic_optimization:
+            manual_step(self, loss)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self.log("val_loss", self.sampled_softmax_loss(*batch), prog_bar=True, sync_dist=True)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+    def configure_optimizers(self) -> torch.optim.Optimizer | list[torch.optim.Optimizer]:
+        if not self.item_embedding.sparse:  # as every measured result was trained (not fused: same digits)
+            return torch.optim.Adam(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        return adam(self, self.config.lr, self.config.weight_decay)
 
     @torch.no_grad()
     def representations(self, batch_size: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
