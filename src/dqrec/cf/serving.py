@@ -128,7 +128,7 @@ def build_index(items: np.ndarray, config: IndexConfig) -> faiss.Index:
     else:
         raise ValueError(f"build_index: no index for kind '{config.kind}' (exact ranking scores every item)")
     index.add(items)
-    log.info("built a %s index over %d items in %.1f s", config.kind.value, n, time.perf_counter() - start)
+    log.info("built the %s index over %d items in %.1f s", config.kind.value, n, time.perf_counter() - start)
     return index
 
 
