@@ -38,6 +38,7 @@ from dqrec.cf.serving import (  # noqa: E402
     IndexKind,
     build_index,
     exact_top_items,
+    first_usable,
     item_matrix,
     load_served,
     recall_against_exact,
@@ -245,8 +246,7 @@ def _exact_inner_product(items: np.ndarray, queries: np.ndarray, k: int, chunk: 
 def _without_self(ranked: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     """Each row's first k items other than the query item itself (-1 pads where fewer remain)."""
     usable = (ranked != queries[:, None]) & (ranked >= 0)
-    order = np.argsort(~usable, axis=1, kind="stable")[:, :k]
-    return np.where(np.take_along_axis(usable, order, axis=1), np.take_along_axis(ranked, order, axis=1), -1)
+    return first_usable(ranked, np.zeros(ranked.shape, dtype=np.float32), usable, k).items
 
 
 if __name__ == "__main__":

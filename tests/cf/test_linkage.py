@@ -4,21 +4,11 @@ import numpy as np
 import pytest
 
 from dqrec.cf import linkage
-from dqrec.cf.linkage import inverted_index, sid_neighbours
+from dqrec.cf.linkage import sid_neighbours
 
 
 def random_codes(seed: int, n: int = 300, levels: int = 4, n_codes: int = 6) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n_codes, size=(n, levels))
-
-
-def test_inverted_index_lists_every_entity_under_each_of_its_codes() -> None:
-    codes = random_codes(0)
-    index = inverted_index(codes)
-
-    for level in range(codes.shape[1]):
-        for code, members in enumerate(index[level]):
-            assert (codes[members, level] == code).all()
-        assert sum(len(m) for m in index[level]) == len(codes)
 
 
 @pytest.mark.parametrize("min_shared", [1, 2, 3, 4])

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from dqrec.cf.linkage import sid_neighbours
 from dqrec.cf.model import SELECTION_METRIC, CFConfig, TwoTowerCF
 from dqrec.configtree import nested, runtime
-from dqrec.evaluate.ranking import UserItems
+from dqrec.evaluate.ranking import UserItems, sample_users
 from dqrec.quantize.sid_tables import Sids
 from dqrec.represent.features import attribute_bags, user_histories, vocabulary_sizes
 from dqrec.training import (
@@ -194,10 +194,7 @@ def seeded_model(history: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame
 def validation_users(valid: pd.DataFrame, sample: int, seed: int) -> np.ndarray:
     """The users whose validation NDCG@20 selects the epoch: all with a validation interaction, or a seeded sample
     of ``sample`` of them (sorted), so that validating a large catalogue costs the sample, not every user."""
-    users = np.unique(valid["user_id"].to_numpy())
-    if 0 < sample < len(users):
-        users = np.sort(np.random.default_rng(seed).choice(users, size=sample, replace=False))
-    return users
+    return sample_users(np.unique(valid["user_id"].to_numpy()), sample, seed)
 
 
 def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame,

@@ -1,5 +1,5 @@
 """Linkage augmentation (BRIEF §1): entities that share SID codes are pattern-similar neighbours, even when
-they never co-occur in an interaction. An inverted index from (level, code) to entities finds them."""
+they never co-occur in an interaction. Entities grouped by their codes at each m-subset of levels find them."""
 
 from __future__ import annotations
 
@@ -13,16 +13,6 @@ import numpy as np
 class Neighbours(NamedTuple):
     ids: np.ndarray  # (N, K) neighbour ids, -1 where an entity has fewer than K
     counts: np.ndarray  # (N,) how many of the K are real
-
-
-def inverted_index(codes: np.ndarray) -> list[list[np.ndarray]]:
-    """index[l][c]: the entities whose level-l code is c. ``codes`` is (N, L)."""
-    index = []
-    for level in range(codes.shape[1]):
-        order = np.argsort(codes[:, level], kind="stable")
-        boundaries = np.searchsorted(codes[order, level], np.arange(codes[:, level].max() + 2))
-        index.append([order[boundaries[c] : boundaries[c + 1]] for c in range(len(boundaries) - 1)])
-    return index
 
 
 class _Groups(NamedTuple):

@@ -28,7 +28,7 @@ from dqrec.cf.artifacts import check_matches, load_trained, trained_fit_config
 from dqrec.cf.fit import attach_inputs
 from dqrec.cf.model import TwoTowerCF
 from dqrec.data.artifacts import read_interactions, read_items, read_users
-from dqrec.evaluate.ranking import UserItems, top_k, users_per_batch
+from dqrec.evaluate.ranking import UserItems, top_k_scored
 from dqrec.io import atomic_file
 from dqrec.layout import Workspace
 from dqrec.quantize.sid_tables import read_sids
@@ -132,13 +132,18 @@ def build_index(items: np.ndarray, config: IndexConfig) -> faiss.Index:
     return index
 
 
-def _first_unknown(ids: np.ndarray, scores: np.ndarray, users: np.ndarray, known: UserItems, k: int) -> Ranked:
-    """Of each row's candidates (best first, -1 for none), the first ``k`` that ``known`` does not pair with it."""
-    usable = (ids >= 0) & ~known.contains(users, np.maximum(ids, 0))  # (B, F)
+def first_usable(ids: np.ndarray, scores: np.ndarray, usable: np.ndarray, k: int) -> Ranked:
+    """Of each row's candidates ``ids`` (B, F), best first, the first ``k`` that are ``usable`` (B, F); -1 (and
+    -inf) where fewer are."""
     order = np.argsort(~usable, axis=1, kind="stable")[:, :k]  # usable candidates first, in rank order
     chosen = np.take_along_axis(usable, order, axis=1)
     items = np.where(chosen, np.take_along_axis(ids, order, axis=1), -1)
     return Ranked(items, np.where(chosen, np.take_along_axis(scores, order, axis=1), -np.inf).astype(np.float32))
+
+
+def _first_unknown(ids: np.ndarray, scores: np.ndarray, users: np.ndarray, known: UserItems, k: int) -> Ranked:
+    """Of each row's candidates (best first, -1 for none), the first ``k`` that ``known`` does not pair with it."""
+    return first_usable(ids, scores, (ids >= 0) & ~known.contains(users, np.maximum(ids, 0)), k)
 
 
 def search_index(index: faiss.Index, model: TwoTowerCF, users: np.ndarray, known: UserItems, k: int,
@@ -171,17 +176,10 @@ def exact_top_items(model: TwoTowerCF, users: np.ndarray, known: UserItems, k: i
                     ) -> Ranked:
     """Each user's top ``k`` unknown items by scoring every item (the evaluation's ranking), with their scores."""
     item_vectors = model.item_vectors(torch.arange(model.n_items, device=model.device))  # (I, D)
-    scorer = lambda batch: model.scores(batch, item_vectors)  # noqa: E731
-    ranked = top_k(scorer, users, known, k, batch_size)  # (U, k)
-    scores = np.empty(ranked.shape, dtype=np.float32)
-    batch_size = users_per_batch(model.n_items, batch_size)
-    for start in range(0, len(users), batch_size):
-        batch = torch.tensor(users[start : start + batch_size])
-        chosen = torch.from_numpy(ranked[start : start + batch_size])
-        scores[start : start + len(batch)] = scorer(batch).gather(1, chosen).cpu().numpy()
-    # Fewer than k unknown items: top_k filled the tail with known ones (scored -inf): mark them as none.
-    tail = known.contains(users, ranked)
-    return Ranked(np.where(tail, -1, ranked), np.where(tail, -np.inf, scores).astype(np.float32))
+    ranked, scores = top_k_scored(lambda batch: model.scores(batch, item_vectors), users, known, k, batch_size)
+    # Fewer than k unknown items: the tail holds known ones, scored -inf: mark them as none.
+    tail = np.isneginf(scores)
+    return Ranked(np.where(tail, -1, ranked), scores)
 
 
 def top_items(model: TwoTowerCF, users: np.ndarray, known: UserItems, k: int,

@@ -60,6 +60,13 @@ class UserItems(NamedTuple):
         return np.isin(np.arange(len(users))[:, None] * self.n_items + items, keys)
 
 
+def sample_users(users: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """``users`` (sorted, distinct), or a seeded sample of ``size`` of them, sorted (0, or more than there are: all)."""
+    if 0 < size < len(users):
+        return np.sort(np.random.default_rng(seed).choice(users, size=size, replace=False))
+    return users
+
+
 # The scores of one batch of users: at most this many (float32: 256 MB), so that memory grows with the catalogue
 # only up to this bound, and never with users x items.
 MAX_SCORES_PER_BATCH = 2**26
@@ -70,11 +77,19 @@ def users_per_batch(n_items: int, batch_size: int = 1024) -> int:
     return max(1, min(batch_size, MAX_SCORES_PER_BATCH // max(1, n_items)))
 
 
-@torch.no_grad()
 def top_k(scorer: Scorer, users: np.ndarray, masked: UserItems, k: int, batch_size: int = 1024) -> np.ndarray:
     """(len(users), k) item ids of each user's top k, masked items excluded, best first; users are scored in
     batches of ``batch_size`` (fewer for a large catalogue: ``users_per_batch``)."""
-    result = np.empty((len(users), k), dtype=np.int64)
+    return top_k_scored(scorer, users, masked, k, batch_size)[0]
+
+
+@torch.no_grad()
+def top_k_scored(scorer: Scorer, users: np.ndarray, masked: UserItems, k: int, batch_size: int = 1024
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``top_k``'s item ids and their scores (len(users), k) float32; a masked item (where fewer than k are left)
+    scores -inf."""
+    ids = np.empty((len(users), k), dtype=np.int64)
+    values = np.empty((len(users), k), dtype=np.float32)
     batch_size = users_per_batch(masked.n_items, batch_size)
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
@@ -82,8 +97,10 @@ def top_k(scorer: Scorer, users: np.ndarray, masked: UserItems, k: int, batch_si
         scores = scorer(torch.tensor(batch)).float().clone()  # (B, I); torch.tensor copies: batch may be read-only
         rows, items = masked.pairs_of(batch)
         scores[torch.from_numpy(rows).to(scores.device), torch.from_numpy(items).to(scores.device)] = float("-inf")
-        result[start : start + len(batch)] = torch.topk(scores, k, dim=1).indices.cpu().numpy()
-    return result
+        best = torch.topk(scores, k, dim=1)
+        ids[start : start + len(batch)] = best.indices.cpu().numpy()
+        values[start : start + len(batch)] = best.values.cpu().numpy()
+    return ids, values
 
 
 def ranking_metrics(ranked: np.ndarray, targets: UserItems, users: np.ndarray, ks: tuple[int, ...]

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from dqrec.evaluate.ranking import Scorer, UserItems, ranking_metrics, top_k
+from dqrec.evaluate.ranking import Scorer, UserItems, ranking_metrics, sample_users, top_k
 
 KS = (10, 20, 50)
 N_GROUPS = 5
@@ -31,12 +31,9 @@ class EvaluateConfig:
 FULL_RANKING = EvaluateConfig()  # the default: every test user
 
 
-def evaluated_users(targets: UserItems, max_users: int = 0, seed: int = 0) -> np.ndarray:
-    """The users with a target (sorted), or a seeded sample of ``max_users`` of them."""
-    users = np.flatnonzero(targets.counts(np.arange(len(targets.indptr) - 1)) > 0)
-    if 0 < max_users < len(users):
-        users = np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
-    return users
+def users_with_targets(targets: UserItems) -> np.ndarray:
+    """The users (sorted) with at least one target."""
+    return np.flatnonzero(targets.counts(np.arange(len(targets.indptr) - 1)) > 0)
 
 
 def confidence_half_width(values: np.ndarray, population: int, z: float = 1.96) -> float:
@@ -93,15 +90,16 @@ def evaluate_users(scorer: Scorer, known: UserItems, targets: UserItems, train_c
     (``<metric>_ci95``: the half-width)."""
     if max(ks) > targets.n_items:
         raise ValueError(f"cannot rank the top {max(ks)} of {targets.n_items} items; use smaller K")
-    users = evaluated_users(targets, max_users, seed)
+    population = users_with_targets(targets)
+    users = sample_users(population, max_users, seed)
     ranked = top_k(scorer, users, known, max(ks))
     per_user = ranking_metrics(ranked, targets, users, ks)
     report: dict[str, Any] = {name: float(values.mean()) for name, values in per_user.items()}
     report["users"] = int(len(users))
-    population = len(evaluated_users(targets))
-    if len(users) < population:
-        report["sampled_from"] = population
-        report |= {f"{name}_ci95": confidence_half_width(values, population) for name, values in per_user.items()}
+    if len(users) < len(population):
+        report["sampled_from"] = len(population)
+        report |= {f"{name}_ci95": confidence_half_width(values, len(population))
+                   for name, values in per_user.items()}
     for k in ks:
         report[f"coverage@{k}"] = float(len(np.unique(ranked[:, :k])) / targets.n_items)
     # Users by how much they interacted in train: group 0 holds the sparsest fifth.
