@@ -5,6 +5,8 @@
     python -m benchmarks.seeds --summarise results/seeds/ml-100k      # summary.json and table from the saved runs
     python -m benchmarks.seeds --summarise results/seeds/ml-100k-sid-gate --against results/seeds/ml-100k
                                                                       # one variant under two settings
+    python -m benchmarks.seeds --dataset ml-1m --seeds 3 --variants full --set pretrain.history_encoder=gru \
+        --reuse-base results/seeds/ml-1m-patience10 --name ml-1m-gru  # base's runs taken from a comparison
 
 For each seed s (2025, 2026, ...) the pipeline runs in one fresh workspace with ``pretrain.seed`` and
 ``train.seed`` set to s (the SIDs depend on pre-training, so both move together); ingest and split run once. Each
@@ -16,6 +18,11 @@ selection may look at) and test Recall@20 / NDCG@20; then each variant against t
 seeds (each seed's mean metric, base and variant of one seed paired): how many seeds the variant wins and the
 sign-flip p over seeds. The users' test holds the seeds fixed; the seeds' test asks whether another draw of seeds
 would agree, and with few seeds it cannot go below 2 / 2^S (0.0625 for 5 seeds).
+
+The baseline reads no SIDs, and each variant is seeded afresh (``seeded_model``), so a seed's base run depends
+only on the data, split, train, evaluate and trainer params (``train.variants`` aside). ``--reuse-base FOLDER``
+takes base's runs from a saved comparison whose params agree on all of those, checked key by key, instead of
+training it again: a screen of a pre-training or quantisation setting costs the SID variants only.
 """
 
 from __future__ import annotations
@@ -34,10 +41,12 @@ import numpy as np
 import yaml
 from benchmarks.pipeline import REPO_ROOT, workspace_copy
 
-from dqrec.evaluate.artifacts import PER_USER, read_per_user
+from dqrec.configtree import flatten
+from dqrec.evaluate.artifacts import PER_USER, read_per_user, write_per_user
 from dqrec.evaluate.paired import PairedComparison, paired_comparison
 from dqrec.evaluate.report import quintiles
 from dqrec.layout import Workspace
+from tools.results import STATED_LATER
 
 RESULTS = REPO_ROOT / "results" / "seeds"
 FIRST_SEED = 2025
@@ -86,6 +95,37 @@ def check_same_params(saved: Path, workspace: Path) -> None:
     if differing:
         raise SystemExit(f"--resume: {saved} was run with other params ({', '.join(differing)}); run these seeds "
                          "under another --name")
+
+
+# The params a base run depends on: every section but those that only shape the SIDs (train.variants aside).
+BASE_SECTIONS = ("data", "split", "train", "evaluate", "trainer")
+
+
+def base_params(path: Path) -> dict[str, object]:
+    """The base-shaping params of a params.yaml, dotted; keys added since it was written at the value they
+    stated (``tools.results.STATED_LATER``: what the code did before the key existed)."""
+    params = STATED_LATER | flatten(yaml.safe_load(path.read_text()))
+    return {key: value for key, value in params.items()
+            if key.split(".")[0] in BASE_SECTIONS and key != "train.variants"}
+
+
+def check_same_base(saved: Path, workspace: Path) -> None:
+    """Refuse to reuse a base run trained under other base params, naming the keys that differ."""
+    mine, theirs = base_params(workspace), base_params(saved)
+    differing = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+    if differing:
+        raise SystemExit(f"--reuse-base: {saved} trained base under other params ({', '.join(differing)})")
+
+
+def merge_base(saved: Path, out: Path) -> None:
+    """Put a saved run's base (metrics and per-user rows) into the run at ``out``, base first as trained."""
+    for name in ("train.json", "evaluate.json"):
+        mine = json.loads((out / name).read_text())
+        base = json.loads((saved / name).read_text())[BASELINE]
+        (out / name).write_text(json.dumps({BASELINE: base} | mine, indent=2) + "\n")
+    frames = [read_per_user(saved).query("variant == @BASELINE"), read_per_user(out)]
+    write_per_user(out, {variant: rows.drop(columns="variant") for frame in frames
+                         for variant, rows in frame.groupby("variant", sort=False)})
 
 
 class SeedRuns:
@@ -219,6 +259,9 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true",
                         help="the folder exists: keep its saved seeds (their params must equal this run's, seeds "
                              "aside) and run only the missing ones, up to --seeds")
+    parser.add_argument("--reuse-base", type=Path, default=None, metavar="FOLDER",
+                        help="take base's runs from FOLDER's seeds (its data, split, train, evaluate and trainer "
+                             "params must equal this run's) and train only --variants")
     parser.add_argument("--summarise", type=Path, default=None, metavar="FOLDER",
                         help="no runs: recompute FOLDER/summary.json from the runs saved there and print the table")
     parser.add_argument("--against", type=Path, default=None, metavar="REFERENCE",
@@ -239,6 +282,14 @@ def main() -> None:
     if args.seeds < 2:
         raise SystemExit("--seeds: a comparison over seeds needs at least 2")
     variants = args.variants and ([BASELINE] + [v for v in args.variants if v != BASELINE])
+    if args.reuse_base is not None:
+        if not args.variants or not [v for v in args.variants if v != BASELINE]:
+            raise SystemExit("--reuse-base: name the variants to train besides base with --variants")
+        variants = [v for v in args.variants if v != BASELINE]
+        missing = [s for s in range(FIRST_SEED, FIRST_SEED + args.seeds)
+                   if not (args.reuse_base / f"seed-{s}" / PER_USER).exists()]
+        if missing:
+            raise SystemExit(f"--reuse-base: {args.reuse_base} has no saved run of seeds {missing}")
     out = RESULTS / (args.name or args.dataset)
     if out.exists() and not args.resume:
         raise SystemExit(f"{out} exists: pass another --name, --resume to add the missing seeds, or remove it")
@@ -256,7 +307,13 @@ def main() -> None:
                 check_same_params(out / f"seed-{seed}" / "params.yaml", root / "params.yaml")
                 print(f"seed {seed}: saved earlier, kept", flush=True)
                 continue
+            if args.reuse_base is not None:
+                set_seed(root, seed)
+                check_same_base(args.reuse_base / f"seed-{seed}" / "params.yaml", root / "params.yaml")
             seconds = run_seed(root, seed, env, out / f"seed-{seed}")
+            if args.reuse_base is not None:
+                merge_base(args.reuse_base / f"seed-{seed}", out / f"seed-{seed}")
+                print(f"seed {seed}: base taken from {args.reuse_base / f'seed-{seed}'}", flush=True)
             print(f"seed {seed}: {seconds / 60:.1f} min", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)

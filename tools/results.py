@@ -120,6 +120,8 @@ STATED_LATER = {"pretrain.weight_decay": 0.0, "trainer.accelerator": "auto", "tr
                 "trainer.strategy": "auto", "trainer.num_nodes": 1, "trainer.precision": "32-true",
                 # Off switches: a run made before them ran without the text view and the gates.
                 "pretrain.text_dim": 0, "pretrain.text_weight": 1.0, "train.sid_gate": False,
+                # The bag of history items, the only user encoder before the GRU.
+                "pretrain.history_encoder": "mean",
                 # Inconsistency policies: every earlier run read a dataset that has all its side files and no
                 # unknown ids (checked for the five real datasets), so "error" is what they ran with.
                 "data.missing_side_files": "error", "data.unknown_ids": "error",

@@ -159,12 +159,16 @@ def _as_is(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     return batch
 
 
-def pairs_loader(interactions: pd.DataFrame, batch_size: int, seed: int, shuffle: bool = True) -> DataLoader:
-    """Batches of (user ids (B,), item ids (B,)) of ``interactions``' pairs, shuffled by a generator seeded with
-    ``seed``. The sampler and its draws are DataLoader's own (``shuffle=True``), so the batches are those of a plain
-    DataLoader. The ids are copied: the frame's arrays may be read-only or change later."""
-    users, items = (torch.tensor(interactions[column].to_numpy()) for column in ("user_id", "item_id"))
-    return DataLoader(_BatchGatheredTensors(users, items), batch_size=batch_size, shuffle=shuffle,
+def pairs_loader(interactions: pd.DataFrame, batch_size: int, seed: int, shuffle: bool = True,
+                 with_positions: bool = False) -> DataLoader:
+    """Batches of (user ids (B,), item ids (B,)) of ``interactions``' pairs, and with ``with_positions`` their row
+    numbers in the frame (B,), shuffled by a generator seeded with ``seed``. The sampler and its draws are
+    DataLoader's own (``shuffle=True``), so the batches are those of a plain DataLoader. The ids are copied: the
+    frame's arrays may be read-only or change later."""
+    columns = [torch.tensor(interactions[column].to_numpy()) for column in ("user_id", "item_id")]
+    if with_positions:
+        columns.append(torch.arange(len(interactions)))
+    return DataLoader(_BatchGatheredTensors(*columns), batch_size=batch_size, shuffle=shuffle,
                       generator=torch.Generator().manual_seed(seed), collate_fn=_as_is)
 
 

@@ -9,7 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from benchmarks.seeds import SeedRuns, between, between_table, check_same_params, summary, table
+from benchmarks.seeds import (
+    SeedRuns,
+    between,
+    between_table,
+    check_same_base,
+    check_same_params,
+    merge_base,
+    summary,
+    table,
+)
 
 
 def save_run(folder: Path, seed: int, base: np.ndarray, full: np.ndarray, activity: np.ndarray) -> None:
@@ -86,3 +95,39 @@ def test_resuming_accepts_saved_seeds_only_under_the_same_params(tmp_path: Path)
     workspace.write_text(yaml.safe_dump({**other_seed, "train": {"seed": 2027, "lr": 0.01}}))
     with pytest.raises(SystemExit, match=r"other params \(train.lr\)"):
         check_same_params(saved, workspace)
+
+
+def test_a_reused_base_joins_the_candidate_run_and_is_paired_with_it(tmp_path: Path) -> None:
+    activity = np.arange(1, 51)
+    base = np.linspace(0.0, 0.4, 50)
+    save_run(tmp_path / "reference", 2025, base, base, activity)
+    candidate = tmp_path / "candidate" / "seed-2025"
+    save_run(tmp_path / "candidate", 2025, base + 9, base + 0.03, activity)  # its own base must not survive
+    for name in ("train.json", "evaluate.json"):  # a candidate trained full only
+        (candidate / name).write_text(json.dumps({"full": {"val_ndcg@20": 0.3}}))
+    (tmp_path / "reference" / "seed-2025" / "evaluate.json").write_text(json.dumps({"base": {"ndcg@20": 0.1}}))
+    frame = pd.read_parquet(candidate / "per_user.parquet")
+    frame[frame["variant"] == "full"].to_parquet(candidate / "per_user.parquet", index=False)
+
+    merge_base(tmp_path / "reference" / "seed-2025", candidate)
+
+    assert list(json.loads((candidate / "train.json").read_text())) == ["base", "full"]
+    assert json.loads((candidate / "evaluate.json").read_text())["base"] == {"ndcg@20": 0.1}
+    runs = SeedRuns(tmp_path / "candidate")
+    np.testing.assert_allclose(runs.values("base", "recall@20", np.arange(50))[0], base)
+    assert runs.values("full", "recall@20", np.arange(50))[0] - base == pytest.approx(np.full(50, 0.03))
+
+
+def test_a_base_is_reused_only_under_the_same_base_params(tmp_path: Path) -> None:
+    params = {"data": {"dataset": "toy"}, "pretrain": {"seed": 2025, "history_encoder": "mean"},
+              "train": {"seed": 2025, "lr": 0.003, "variants": ["base", "full"]}}
+    saved, workspace = tmp_path / "saved.yaml", tmp_path / "workspace.yaml"
+    saved.write_text(yaml.safe_dump(params))
+    # Another pre-training and other variants shape no base run: reused.
+    workspace.write_text(yaml.safe_dump({**params, "pretrain": {"seed": 2025, "history_encoder": "gru"},
+                                         "train": {"seed": 2025, "lr": 0.003, "variants": ["full"]}}))
+    check_same_base(saved, workspace)
+
+    workspace.write_text(yaml.safe_dump({**params, "train": {"seed": 2026, "lr": 0.003, "variants": ["full"]}}))
+    with pytest.raises(SystemExit, match=r"other params \(train.seed\)"):
+        check_same_base(saved, workspace)

@@ -76,3 +76,27 @@ def test_sparse_embeddings_pretrain_too_and_lower_the_validation_loss(ml100k) ->
 
     assert np.isfinite(result.users).all() and np.isfinite(result.items).all()
     assert result.history["val_loss"][-1] < result.history["val_loss"][0]
+
+
+def test_a_gru_history_encoder_learns_and_repeats_itself(ml100k) -> None:
+    config = PretrainConfig(encoder=EncoderConfig(dim=16, n_negatives=128, history_encoder="gru"), epochs=2,
+                            patience=2, batch_size=4096, progress=False)
+    first, again = pretrain(*ml100k, config), pretrain(*ml100k, config)
+
+    assert first.users.shape == (943, 16) and np.isfinite(first.users).all()
+    assert first.history["val_loss"][-1] < first.history["val_loss"][0]
+    np.testing.assert_array_equal(first.users, again.users)
+    np.testing.assert_array_equal(first.items, again.items)
+
+
+def test_the_gru_reads_order_where_the_mean_cannot(ml100k) -> None:
+    train, valid, users, items = ml100k
+    # Each user's 30 oldest items: within max_history, so reversing their timestamps keeps every bag the same
+    # and changes every sequence.
+    train = train.sort_values(["user_id", "timestamp", "item_id"]).groupby("user_id").head(30)
+    reversed_time = train.assign(timestamp=-train["timestamp"])
+    for encoder, moves in (("mean", False), ("gru", True)):
+        config = PretrainConfig(encoder=EncoderConfig(dim=16, n_negatives=64, history_encoder=encoder), epochs=1,
+                                batch_size=4096, progress=False, max_history=30)
+        forward, backward = (pretrain(frame, valid, users, items, config).users for frame in (train, reversed_time))
+        assert (not np.allclose(forward, backward, atol=1e-5)) is moves, encoder

@@ -1,7 +1,11 @@
 """The pre-training two-tower encoder (a LightningModule).
 
-User tower: mean of the embeddings of the user's training items (time-ordered history, the training target
-masked out of it) plus the user's attribute embeddings, projected and L2-normalised.
+User tower: the user's time-ordered training history, read by one of two history encoders, plus the user's
+attribute embeddings, projected and L2-normalised:
+- ``mean``: the mean of the history's item embeddings, the training target masked out of it (a bag: the pairs
+  of one user share one history, later items included);
+- ``gru``: a GRU over the item embeddings in time order, its last state; trained causally, next item from the
+  items before it (a sequence: what the CF towers' bags cannot see is the order).
 Item tower: item id embedding plus attribute embeddings, projected and L2-normalised.
 Objective: sampled softmax over the in-batch positives plus uniformly sampled negatives, at temperature τ,
 with accidental hits (a candidate equal to the row's positive) masked.
@@ -10,18 +14,28 @@ with accidental hits (a candidate equal to the row's positive) masked.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dqrec.represent.features import TimeOrdered
 from dqrec.training import EmbeddingGradients, adam, manual_step, uses_sparse_embeddings
+
+
+class HistoryEncoder(StrEnum):
+    """How the user tower reads the time-ordered history."""
+
+    MEAN = "mean"  # a bag: order-blind, the target masked out of the user's whole history
+    GRU = "gru"  # a sequence: causal, each training item predicted from the items before it
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
     dim: int = 64
+    history_encoder: HistoryEncoder = HistoryEncoder.MEAN
     temperature: float = 0.1
     n_negatives: int = 1024
     lr: float = 1e-3
@@ -74,7 +88,8 @@ class TwoTowerEncoder(TokenTablesFollowTheModule, L.LightningModule):
         super().__init__()
         self.save_hyperparameters({"n_users": n_users, "n_items": n_items, "user_vocab": user_vocab,
                                    "item_vocab": item_vocab, **asdict(config),
-                                   "embedding_gradients": str(config.embedding_gradients)})
+                                   "embedding_gradients": str(config.embedding_gradients),
+                                   "history_encoder": str(config.history_encoder)})
         self.config = config
         self.n_items = n_items
         sparse = uses_sparse_embeddings(config.embedding_gradients, n_items, config.weight_decay)
@@ -84,9 +99,13 @@ class TwoTowerEncoder(TokenTablesFollowTheModule, L.LightningModule):
         self.item_attributes = AttributeEmbedding(item_vocab, config.dim)
         self.user_projection = nn.Linear(config.dim, config.dim)
         self.item_projection = nn.Linear(config.dim, config.dim)
+        self.sequence = (nn.GRU(config.dim, config.dim, batch_first=True)
+                         if HistoryEncoder(config.history_encoder) is HistoryEncoder.GRU else None)
         nn.init.normal_(self.item_embedding.weight, std=0.1)
         # Inputs, not parameters: set by attach_features, never saved in checkpoints.
         self.register_buffer("histories", torch.zeros(n_users, 1, dtype=torch.long), persistent=False)
+        self.register_buffer("sequence_items", torch.zeros(0, dtype=torch.long), persistent=False)
+        self.register_buffer("sequence_starts", torch.zeros(n_users, dtype=torch.long), persistent=False)
         self.user_tokens: dict[str, torch.Tensor] = {}
         self.item_tokens: dict[str, torch.Tensor] = {}
 
@@ -96,6 +115,18 @@ class TwoTowerEncoder(TokenTablesFollowTheModule, L.LightningModule):
         self.user_tokens = user_tokens  # name -> (U, A)
         self.item_tokens = item_tokens  # name -> (I, A)
 
+    def attach_sequences(self, sequences: TimeOrdered) -> None:
+        """The train split in time order, from which a causal batch gathers each pair's preceding items."""
+        self.sequence_items = sequences.items  # (N,) item id + 1, users one after another
+        self.sequence_starts = sequences.starts  # (U,) where each user's run begins
+
+    def preceding_items(self, users: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """(B, H) left-padded histories of the items each row's user had before its position (B,) in the
+        time-ordered train split: the causal counterpart of ``histories``."""
+        length = self.histories.shape[1]
+        window = positions.unsqueeze(1) - length + torch.arange(length, device=positions.device)  # (B, H)
+        inside = window >= self.sequence_starts[users].unsqueeze(1)
+        return torch.where(inside, self.sequence_items[window.clamp(min=0)], 0)
     def item_vectors(self, items: torch.Tensor) -> torch.Tensor:  # (B,) -> (B, D)
         vectors = self.item_embedding(items + 1)
         attributes = self.item_attributes({k: v[items] for k, v in self.item_tokens.items()})
@@ -103,24 +134,39 @@ class TwoTowerEncoder(TokenTablesFollowTheModule, L.LightningModule):
             vectors = vectors + attributes
         return F.normalize(self.item_projection(vectors), dim=-1)
 
-    def user_vectors(self, users: torch.Tensor, masked_items: torch.Tensor | None = None) -> torch.Tensor:
-        vectors = history_mean(self.item_embedding, self.histories[users], masked_items)  # (B, D)
+    def user_vectors(self, users: torch.Tensor, masked_items: torch.Tensor | None = None,
+                     histories: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, D) from ``histories`` (B, H) (default: the users' whole training histories)."""
+        histories = self.histories[users] if histories is None else histories
+        if self.sequence is None:
+            vectors = history_mean(self.item_embedding, histories, masked_items)  # (B, D)
+        else:
+            # Left padding: a short history's GRU first reads zero vectors (padding_idx), the same for every
+            # history of that length, and ends on the newest item.
+            _, last = self.sequence(self.item_embedding(histories))  # last: (1, B, D)
+            vectors = last.squeeze(0)
         attributes = self.user_attributes({k: v[users] for k, v in self.user_tokens.items()})
         if attributes is not None:
             vectors = vectors + attributes
         return F.normalize(self.user_projection(vectors), dim=-1)
 
-    def sampled_softmax_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def sampled_softmax_loss(self, users: torch.Tensor, items: torch.Tensor,
+                             positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Pairs (B,) each; with ``positions`` (B,) in the time-ordered train split, each user is read up to the
+        pair only (causal), else from the whole history with the pair's item masked."""
         negatives = torch.randint(0, self.n_items, (self.config.n_negatives,), device=items.device)
         candidates = torch.cat([items, negatives])  # (B + N,)
-        user = self.user_vectors(users, masked_items=items)  # (B, D)
+        if positions is None:
+            user = self.user_vectors(users, masked_items=items)  # (B, D)
+        else:
+            user = self.user_vectors(users, histories=self.preceding_items(users, positions))
         logits = user @ self.item_vectors(candidates).T / self.config.temperature  # (B, B + N)
         rows = torch.arange(len(items), device=items.device)
         accidental = candidates.unsqueeze(0) == items.unsqueeze(1)  # (B, B + N)
         accidental[rows, rows] = False
         return F.cross_entropy(logits.masked_fill(accidental, float("-inf")), rows)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         loss = self.sampled_softmax_loss(*batch)
         self.log("train_loss", loss, prog_bar=True, on_epoch=True, on_step=False, sync_dist=True)
         if not self.automatic_optimization:

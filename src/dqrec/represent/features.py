@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 import torch
@@ -9,10 +11,33 @@ import torch
 ID_COLUMNS = {"user_id", "item_id", "raw_id", "title", "description"}  # and text: no attribute bags
 
 
+def in_time_order(interactions: pd.DataFrame) -> pd.DataFrame:
+    """Each user's interactions one after another, oldest first (ties by item id)."""
+    return interactions.sort_values(["user_id", "timestamp", "item_id"], kind="stable")
+
+
+class TimeOrdered(NamedTuple):
+    """An ``in_time_order`` split as tensors: row n of the frame is position n."""
+
+    items: torch.Tensor  # (N,) long, item id + 1
+    starts: torch.Tensor  # (U,) long, the position of each user's first row (of the next user's, if none)
+
+    @classmethod
+    def of(cls, ordered: pd.DataFrame, n_users: int) -> TimeOrdered:
+        users, times = np.diff(ordered["user_id"].to_numpy()), np.diff(ordered["timestamp"].to_numpy())
+        if not ((users > 0) | ((users == 0) & (times >= 0))).all():
+            raise ValueError("TimeOrdered.of: expected the frame in_time_order returns (each user's rows one "
+                             "after another, oldest first)")
+        counts = np.bincount(ordered["user_id"].to_numpy(), minlength=n_users)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        return cls(torch.tensor(ordered["item_id"].to_numpy() + 1, dtype=torch.long),
+                   torch.from_numpy(starts.astype(np.int64)))
+
+
 def user_histories(train: pd.DataFrame, n_users: int, max_length: int) -> torch.Tensor:
     """(U, H) long: each user's most recent ``max_length`` training items in time order, as item id + 1,
     left-padded with 0. Only the train split is read, so nothing of validation or test leaks in."""
-    ordered = train.sort_values(["user_id", "timestamp", "item_id"], kind="stable")
+    ordered = in_time_order(train)
     users = ordered["user_id"].to_numpy()
     items = ordered["item_id"].to_numpy() + 1
     counts = np.bincount(users, minlength=n_users)

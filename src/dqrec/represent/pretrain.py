@@ -13,8 +13,8 @@ import pandas as pd
 from lightning.pytorch.callbacks import EarlyStopping
 
 from dqrec.configtree import nested, runtime
-from dqrec.represent.encoder import EncoderConfig, TwoTowerEncoder
-from dqrec.represent.features import attribute_bags, user_histories, vocabulary_sizes
+from dqrec.represent.encoder import EncoderConfig, HistoryEncoder, TwoTowerEncoder
+from dqrec.represent.features import TimeOrdered, attribute_bags, in_time_order, user_histories, vocabulary_sizes
 from dqrec.represent.text import text_view, with_view
 from dqrec.training import DEFAULT_TRAINER, KeepBest, TrainerConfig, build_trainer, pairs_loader, quiet_lightning
 
@@ -76,11 +76,15 @@ def pretrain(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, item
     model = TwoTowerEncoder(len(users), len(items), vocabulary_sizes(user_tokens), vocabulary_sizes(item_tokens),
                             config.encoder)
     model.attach_features(user_histories(train, len(users), config.max_history), user_tokens, item_tokens)
+    causal = HistoryEncoder(config.encoder.history_encoder) is HistoryEncoder.GRU
+    if causal:  # each pair reads the items before it: the loader hands out positions in the time-ordered split
+        train = in_time_order(train)
+        model.attach_sequences(TimeOrdered.of(train, len(users)))
     history = _EpochHistory()
     keep_best = KeepBest("val_loss")
     trainer = build_trainer(trainer_config, config.epochs,
                             [history, keep_best, EarlyStopping("val_loss", patience=config.patience)], config.progress)
-    trainer.fit(model, pairs_loader(train, config.batch_size, config.seed, shuffle=True),
+    trainer.fit(model, pairs_loader(train, config.batch_size, config.seed, shuffle=True, with_positions=causal),
                 pairs_loader(valid, config.batch_size, config.seed, shuffle=False))
     z_user, z_item = (z.numpy().astype(np.float32) for z in model.representations())
     words = 0
