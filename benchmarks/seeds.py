@@ -46,7 +46,7 @@ from dqrec.evaluate.artifacts import PER_USER, read_per_user, write_per_user
 from dqrec.evaluate.paired import PairedComparison, paired_comparison
 from dqrec.evaluate.report import quintiles
 from dqrec.layout import Workspace
-from tools.results import STATED_LATER
+from tools.results import differing_keys, stated_params
 
 RESULTS = REPO_ROOT / "results" / "seeds"
 FIRST_SEED = 2025
@@ -86,13 +86,11 @@ def run_seed(root: Path, seed: int, env: dict[str, str], out: Path) -> float:
 def check_same_params(saved: Path, workspace: Path) -> None:
     """Refuse to mix seeds run under other params (seeds aside) into one comparison, naming the keys that differ."""
     def flat(path: Path) -> dict[str, object]:
-        params = yaml.safe_load(path.read_text())
-        params["pretrain"].pop("seed"), params["train"].pop("seed")
-        return {f"{section}.{key}": value for section, keys in params.items() for key, value in keys.items()}
+        params = flatten(yaml.safe_load(path.read_text()))
+        params.pop("pretrain.seed"), params.pop("train.seed")
+        return params
 
-    mine, theirs = flat(workspace), flat(saved)
-    differing = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
-    if differing:
+    if differing := differing_keys(flat(workspace), flat(saved)):
         raise SystemExit(f"--resume: {saved} was run with other params ({', '.join(differing)}); run these seeds "
                          "under another --name")
 
@@ -103,17 +101,14 @@ BASE_SECTIONS = ("data", "split", "train", "evaluate", "trainer")
 
 def base_params(path: Path) -> dict[str, object]:
     """The base-shaping params of a params.yaml, dotted; keys added since it was written at the value they
-    stated (``tools.results.STATED_LATER``: what the code did before the key existed)."""
-    params = STATED_LATER | flatten(yaml.safe_load(path.read_text()))
-    return {key: value for key, value in params.items()
+    stated (``tools.results.stated_params``: what the code did before the key existed)."""
+    return {key: value for key, value in stated_params(path).items()
             if key.split(".")[0] in BASE_SECTIONS and key != "train.variants"}
 
 
 def check_same_base(saved: Path, workspace: Path) -> None:
     """Refuse to reuse a base run trained under other base params, naming the keys that differ."""
-    mine, theirs = base_params(workspace), base_params(saved)
-    differing = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
-    if differing:
+    if differing := differing_keys(base_params(workspace), base_params(saved)):
         raise SystemExit(f"--reuse-base: {saved} trained base under other params ({', '.join(differing)})")
 
 
@@ -281,11 +276,12 @@ def main() -> None:
         return
     if args.seeds < 2:
         raise SystemExit("--seeds: a comparison over seeds needs at least 2")
-    variants = args.variants and ([BASELINE] + [v for v in args.variants if v != BASELINE])
+    others = [v for v in args.variants or [] if v != BASELINE]
+    variants = args.variants and [BASELINE] + others
     if args.reuse_base is not None:
-        if not args.variants or not [v for v in args.variants if v != BASELINE]:
+        if not others:
             raise SystemExit("--reuse-base: name the variants to train besides base with --variants")
-        variants = [v for v in args.variants if v != BASELINE]
+        variants = others
         missing = [s for s in range(FIRST_SEED, FIRST_SEED + args.seeds)
                    if not (args.reuse_base / f"seed-{s}" / PER_USER).exists()]
         if missing:
@@ -302,14 +298,15 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="dqrec-seeds-"))
     try:
         workspace_copy(root, args.dataset, variants, args.overrides, env)
+        if args.reuse_base is not None:  # every seed checked before any trains
+            for seed in range(FIRST_SEED, FIRST_SEED + args.seeds):
+                set_seed(root, seed)
+                check_same_base(args.reuse_base / f"seed-{seed}" / "params.yaml", root / "params.yaml")
         for seed in range(FIRST_SEED, FIRST_SEED + args.seeds):
             if (out / f"seed-{seed}" / PER_USER).exists():
                 check_same_params(out / f"seed-{seed}" / "params.yaml", root / "params.yaml")
                 print(f"seed {seed}: saved earlier, kept", flush=True)
                 continue
-            if args.reuse_base is not None:
-                set_seed(root, seed)
-                check_same_base(args.reuse_base / f"seed-{seed}" / "params.yaml", root / "params.yaml")
             seconds = run_seed(root, seed, env, out / f"seed-{seed}")
             if args.reuse_base is not None:
                 merge_base(args.reuse_base / f"seed-{seed}", out / f"seed-{seed}")

@@ -132,12 +132,12 @@ STATED_LATER = {"pretrain.weight_decay": 0.0, "trainer.accelerator": "auto", "tr
                 "pretrain.embedding_gradients": "auto", "train.embedding_gradients": "auto"}
 
 
-def _params(path: Path) -> dict[str, Any]:
+def stated_params(path: Path) -> dict[str, Any]:
     """A params.yaml, flattened to dotted keys (``train.dim``), with the keys stated later at their values then."""
     return STATED_LATER | flatten(yaml.safe_load(path.read_text()))
 
 
-def _differing_keys(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
+def differing_keys(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
     """Keys of two flattened params whose values differ (a key only one has counts)."""
     return sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k))
 
@@ -147,8 +147,8 @@ def params_differing(snapshot: Path, current: Path) -> str:
     run under other settings says which; keys added since the run are listed apart, as "predates ..."."""
     if not (snapshot / "params.yaml").exists():
         return "unknown"
-    ran = _params(snapshot / "params.yaml")
-    keys = [k for k in _differing_keys(ran, _params(current)) if k not in PER_RUN_PARAMS]
+    ran = stated_params(snapshot / "params.yaml")
+    keys = [k for k in differing_keys(ran, stated_params(current)) if k not in PER_RUN_PARAMS]
     parts = []
     if differing := [f"`{k}` {_value(ran[k])}" for k in keys if k in ran]:
         parts.append(", ".join(differing))
@@ -197,8 +197,8 @@ def comparison_table(results: Path = RESULTS_DIR) -> str:
             "|---|---|---|---|---|---|---|---|---|---|"]
     for entry in yaml.safe_load(spec.read_text()):
         base_run, full_run = results / entry["base"], results / entry["full"]
-        full_params = _params(full_run / "params.yaml")
-        apart = [k for k in _differing_keys(_params(base_run / "params.yaml"), full_params)
+        full_params = stated_params(full_run / "params.yaml")
+        apart = [k for k in differing_keys(stated_params(base_run / "params.yaml"), full_params)
                  if k != "train.variants" and not k.startswith(SID_ONLY_PARAMS)]  # the dataset must agree
         if apart:
             raise SystemExit(f"{spec}: '{entry['setting']}' pairs {entry['base']} with {entry['full']}, whose params "
@@ -259,7 +259,8 @@ def _at_current_params(comparison: Path, params: Path) -> bool:
     first_run = min(comparison.glob("seed-*/params.yaml"), default=None)
     if first_run is None:
         return False
-    return not [k for k in _differing_keys(_params(first_run), _params(params)) if k not in PER_SEEDS_RUN_PARAMS]
+    differing = differing_keys(stated_params(first_run), stated_params(params))
+    return not [k for k in differing if k not in PER_SEEDS_RUN_PARAMS]
 
 
 def headline_table(results: Path = RESULTS_DIR / "seeds", params: Path = PARAMS) -> str:

@@ -127,6 +127,12 @@ class TwoTowerEncoder(TokenTablesFollowTheModule, L.LightningModule):
         window = positions.unsqueeze(1) - length + torch.arange(length, device=positions.device)  # (B, H)
         inside = window >= self.sequence_starts[users].unsqueeze(1)
         return torch.where(inside, self.sequence_items[window.clamp(min=0)], 0)
+
+    @property
+    def reads_order(self) -> bool:
+        """Whether the user tower is the GRU, trained causally from ``preceding_items``."""
+        return self.sequence is not None
+
     def item_vectors(self, items: torch.Tensor) -> torch.Tensor:  # (B,) -> (B, D)
         vectors = self.item_embedding(items + 1)
         attributes = self.item_attributes({k: v[items] for k, v in self.item_tokens.items()})

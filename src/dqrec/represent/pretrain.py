@@ -13,7 +13,7 @@ import pandas as pd
 from lightning.pytorch.callbacks import EarlyStopping
 
 from dqrec.configtree import nested, runtime
-from dqrec.represent.encoder import EncoderConfig, HistoryEncoder, TwoTowerEncoder
+from dqrec.represent.encoder import EncoderConfig, TwoTowerEncoder
 from dqrec.represent.features import TimeOrdered, attribute_bags, in_time_order, user_histories, vocabulary_sizes
 from dqrec.represent.text import text_view, with_view
 from dqrec.training import DEFAULT_TRAINER, KeepBest, TrainerConfig, build_trainer, pairs_loader, quiet_lightning
@@ -76,7 +76,7 @@ def pretrain(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, item
     model = TwoTowerEncoder(len(users), len(items), vocabulary_sizes(user_tokens), vocabulary_sizes(item_tokens),
                             config.encoder)
     model.attach_features(user_histories(train, len(users), config.max_history), user_tokens, item_tokens)
-    causal = HistoryEncoder(config.encoder.history_encoder) is HistoryEncoder.GRU
+    causal = model.reads_order
     if causal:  # each pair reads the items before it: the loader hands out positions in the time-ordered split
         train = in_time_order(train)
         model.attach_sequences(TimeOrdered.of(train, len(users)))
