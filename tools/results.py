@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from dqrec.cf.fit import SID_ONLY_KEYS
 from dqrec.configtree import flatten
 from dqrec.layout import Workspace
 
@@ -44,8 +45,7 @@ PER_SEEDS_RUN_PARAMS = PER_RUN_PARAMS | {"pretrain.seed", "train.seed"}
 COMPARISONS = "comparisons.yaml"
 # Params the baseline never reads: the semantic IDs' stages and the SID variants' own switches. Two runs that differ
 # only in these trained the same baseline.
-SID_ONLY_PARAMS = ("pretrain.", "svd.", "quantize.", "train.neighbour_weight", "train.linkage_loss_weight",
-                   "train.feature_towers", "train.sid_dropout", "train.min_shared", "train.max_neighbours")
+SID_ONLY_PARAMS = ("pretrain.", "svd.", "quantize.", *(f"train.{key}" for key in SID_ONLY_KEYS))
 METHODS = {"dqvae": "DQ-VAE", "pq_same_blocks": "k-means PQ, same blocks", "pq_no_rotation": "PQ, no rotation",
            "rq": "residual k-means (RQ)"}
 

@@ -127,6 +127,9 @@ def test_a_base_is_reused_only_under_the_same_base_params(tmp_path: Path) -> Non
     workspace.write_text(yaml.safe_dump({**params, "pretrain": {"seed": 2025, "history_encoder": "gru"},
                                          "train": {"seed": 2025, "lr": 0.003, "variants": ["full"]}}))
     check_same_base(saved, workspace)
+    # Nor do the keys only the SID inputs read.
+    workspace.write_text(yaml.safe_dump({**params, "train": {"seed": 2025, "lr": 0.003, "sid_gate": True}}))
+    check_same_base(saved, workspace)
 
     workspace.write_text(yaml.safe_dump({**params, "train": {"seed": 2026, "lr": 0.003, "variants": ["full"]}}))
     with pytest.raises(SystemExit, match=r"other params \(train.seed\)"):

@@ -12,7 +12,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dqrec.cf.fit import VARIANTS, FitConfig, PlateauDecay, ReplayRates, fit_cf, seeded_model, validation_users
+from dqrec.cf.fit import (
+    SID_ONLY_KEYS,
+    VARIANTS,
+    FitConfig,
+    PlateauDecay,
+    ReplayRates,
+    TrainConfig,
+    fit_cf,
+    seeded_model,
+    validation_users,
+)
 from dqrec.cf.model import CFConfig, Loss, SidTower, TwoTowerCF, drop_entries, vector_dropout
 
 
@@ -30,6 +40,36 @@ def test_every_variant_trains_and_selects_an_epoch_on_validation(toy, variant: s
     assert scores.shape == (5, 80) and torch.isfinite(scores).all()
     reloaded = TwoTowerCF.load_from_checkpoint(tmp_path / "model.ckpt")
     assert set(reloaded.state_dict()) == set(result.model.state_dict())
+
+
+def test_the_baseline_trains_the_same_under_any_value_of_the_sid_only_keys(toy) -> None:
+    train, valid, users, items, sids = toy
+    config = FitConfig(model=CFConfig(dim=16, n_negatives=32), epochs=2, patience=2, batch_size=256, progress=False)
+    others = {"feature_towers": ("user",), "sid_dropout": 0.1, "sid_gate": True, "neighbour_weight": 0.9,
+              "linkage_loss_weight": 0.5, "min_shared": 1, "max_neighbours": 3}
+    assert set(others) == set(SID_ONLY_KEYS)
+    model_keys = {key: value for key, value in others.items() if hasattr(config.model, key)}
+    changed = replace(config, model=replace(config.model, **model_keys),
+                      **{key: value for key, value in others.items() if key not in model_keys})
+
+    reference, moved = (fit_cf(train, valid, users, items, sids, c) for c in (config, changed))
+
+    assert reference.validation_curve == moved.validation_curve
+    for name, weights in reference.model.state_dict().items():
+        assert torch.equal(weights, moved.model.state_dict()[name]), name
+
+
+def test_a_variant_trains_the_same_whichever_variants_trained_before_it_in_the_process(toy) -> None:
+    train, valid, users, items, sids = toy
+    fit = FitConfig(model=CFConfig(dim=16, n_negatives=32), epochs=2, patience=2, batch_size=256, progress=False)
+    config = TrainConfig(variants=("linkage", "full"), fit=fit)
+    alone = fit_cf(train, valid, users, items, sids, config.for_variant("full"))
+    fit_cf(train, valid, users, items, sids, config.for_variant("linkage"))
+    after = fit_cf(train, valid, users, items, sids, config.for_variant("full"))
+
+    assert alone.validation_curve == after.validation_curve
+    for name, weights in alone.model.state_dict().items():
+        assert torch.equal(weights, after.model.state_dict()[name]), name
 
 
 def test_only_the_feature_variant_has_sid_embeddings(toy) -> None:

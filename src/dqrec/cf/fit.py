@@ -136,6 +136,10 @@ class ReplayRates(L.Callback):
 
 
 VARIANTS = {"base": (False, False), "feature": (True, False), "linkage": (False, True), "full": (True, True)}
+# ``train`` keys that only the SID inputs read (the code embeddings, the neighbour term): the baseline has neither,
+# so it trains the same under any of their values.
+SID_ONLY_KEYS = ("feature_towers", "sid_dropout", "sid_gate", "neighbour_weight", "linkage_loss_weight",
+                 "min_shared", "max_neighbours")
 
 
 @dataclass(frozen=True)
