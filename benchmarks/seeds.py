@@ -20,10 +20,10 @@ sign-flip p over seeds. The users' test holds the seeds fixed; the seeds' test a
 would agree, and with few seeds it cannot go below 2 / 2^S (0.0625 for 5 seeds).
 
 The baseline reads no SIDs, and each variant is seeded afresh (``seeded_model``), so a seed's base run depends
-only on the params that shape no SID (``tools.results.SID_ONLY_PARAMS``: the pretrain, svd and quantize sections and
-the train keys only SID inputs read; ``train.variants`` aside). ``--reuse-base FOLDER`` takes base's runs from a
-saved comparison whose params agree on all of those, checked key by key, instead of training it again: a screen of a
-pre-training, quantisation or SID-fusion setting costs the SID variants only.
+only on the params that shape the baseline (``tools.results.shapes_the_baseline``: all but the pretrain, svd and
+quantize sections, the train keys only SID inputs read, and ``train.variants``). ``--reuse-base FOLDER`` takes
+base's runs from a saved comparison whose params agree on all of those, checked key by key, instead of training it
+again: a screen of a pre-training, quantisation or SID-fusion setting costs the SID variants only.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from dqrec.evaluate.artifacts import PER_USER, read_per_user, write_per_user
 from dqrec.evaluate.paired import PairedComparison, paired_comparison
 from dqrec.evaluate.report import quintiles
 from dqrec.layout import Workspace
-from tools.results import SID_ONLY_PARAMS, differing_keys, stated_params
+from tools.results import differing_keys, shapes_the_baseline, stated_params
 
 RESULTS = REPO_ROOT / "results" / "seeds"
 FIRST_SEED = 2025
@@ -99,8 +99,7 @@ def check_same_params(saved: Path, workspace: Path) -> None:
 def base_params(path: Path) -> dict[str, object]:
     """The base-shaping params of a params.yaml, dotted; keys added since it was written at the value they
     stated (``tools.results.stated_params``: what the code did before the key existed)."""
-    return {key: value for key, value in stated_params(path).items()
-            if key != "train.variants" and not key.startswith(SID_ONLY_PARAMS)}
+    return {key: value for key, value in stated_params(path).items() if shapes_the_baseline(key)}
 
 
 def check_same_base(saved: Path, workspace: Path) -> None:
@@ -252,8 +251,8 @@ def main() -> None:
                         help="the folder exists: keep its saved seeds (their params must equal this run's, seeds "
                              "aside) and run only the missing ones, up to --seeds")
     parser.add_argument("--reuse-base", type=Path, default=None, metavar="FOLDER",
-                        help="take base's runs from FOLDER's seeds (its data, split, train, evaluate and trainer "
-                             "params must equal this run's) and train only --variants")
+                        help="take base's runs from FOLDER's seeds (its params that shape the baseline, all but the "
+                             "SIDs' own, must equal this run's) and train only --variants")
     parser.add_argument("--summarise", type=Path, default=None, metavar="FOLDER",
                         help="no runs: recompute FOLDER/summary.json from the runs saved there and print the table")
     parser.add_argument("--against", type=Path, default=None, metavar="REFERENCE",

@@ -26,6 +26,11 @@ from dqrec.cf.fit import (
 from dqrec.cf.model import CFConfig, Loss, SidTower, TwoTowerCF, drop_entries, vector_dropout
 
 
+def assert_same_weights(first: torch.nn.Module, second: torch.nn.Module) -> None:
+    for name, weights in first.state_dict().items():
+        assert torch.equal(weights, second.state_dict()[name]), name
+
+
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_every_variant_trains_and_selects_an_epoch_on_validation(toy, variant: str, tmp_path: Path) -> None:
     train, valid, users, items, sids = toy
@@ -55,8 +60,7 @@ def test_the_baseline_trains_the_same_under_any_value_of_the_sid_only_keys(toy) 
     reference, moved = (fit_cf(train, valid, users, items, sids, c) for c in (config, changed))
 
     assert reference.validation_curve == moved.validation_curve
-    for name, weights in reference.model.state_dict().items():
-        assert torch.equal(weights, moved.model.state_dict()[name]), name
+    assert_same_weights(reference.model, moved.model)
 
 
 def test_a_variant_trains_the_same_whichever_variants_trained_before_it_in_the_process(toy) -> None:
@@ -68,8 +72,7 @@ def test_a_variant_trains_the_same_whichever_variants_trained_before_it_in_the_p
     after = fit_cf(train, valid, users, items, sids, config.for_variant("full"))
 
     assert alone.validation_curve == after.validation_curve
-    for name, weights in alone.model.state_dict().items():
-        assert torch.equal(weights, after.model.state_dict()[name]), name
+    assert_same_weights(alone.model, after.model)
 
 
 def test_only_the_feature_variant_has_sid_embeddings(toy) -> None:
@@ -230,8 +233,7 @@ def test_refit_trains_on_train_and_validation_for_the_selected_epochs(toy, caplo
     last = valid.set_index("user_id")["item_id"]
     histories = result.model.histories
     assert all(bool((histories[user] == item + 1).any()) for user, item in last.items())
-    for name, weights in result.model.state_dict().items():  # seeded: the refit is reproducible
-        assert torch.equal(weights, again.model.state_dict()[name]), name
+    assert_same_weights(result.model, again.model)  # seeded: the refit is reproducible
 
 
 def test_user_dropout_is_random_in_training_only(toy) -> None:
