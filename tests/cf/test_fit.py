@@ -12,8 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dqrec.cf import SID_ONLY_KEYS
 from dqrec.cf.fit import (
-    SID_ONLY_KEYS,
     VARIANTS,
     FitConfig,
     PlateauDecay,
@@ -23,7 +23,7 @@ from dqrec.cf.fit import (
     seeded_model,
     validation_users,
 )
-from dqrec.cf.model import CFConfig, Loss, SidTower, TwoTowerCF, drop_entries, vector_dropout
+from dqrec.cf.model import CFConfig, Loss, SidTower, TwoTowerCF, drop_entries, shrinkage_weights, vector_dropout
 
 
 def assert_same_weights(first: torch.nn.Module, second: torch.nn.Module) -> None:
@@ -50,8 +50,8 @@ def test_every_variant_trains_and_selects_an_epoch_on_validation(toy, variant: s
 def test_the_baseline_trains_the_same_under_any_value_of_the_sid_only_keys(toy) -> None:
     train, valid, users, items, sids = toy
     config = FitConfig(model=CFConfig(dim=16, n_negatives=32), epochs=2, patience=2, batch_size=256, progress=False)
-    others = {"feature_towers": ("user",), "sid_dropout": 0.1, "sid_gate": True, "neighbour_weight": 0.9,
-              "linkage_loss_weight": 0.5, "min_shared": 1, "max_neighbours": 3}
+    others = {"feature_towers": ("user",), "sid_dropout": 0.1, "sid_gate": True, "sid_shrinkage": 5.0,
+              "neighbour_weight": 0.9, "linkage_loss_weight": 0.5, "min_shared": 1, "max_neighbours": 3}
     assert set(others) == set(SID_ONLY_KEYS)
     model_keys = {key: value for key, value in others.items() if hasattr(config.model, key)}
     changed = replace(config, model=replace(config.model, **model_keys),
@@ -140,6 +140,40 @@ def test_gated_sids_start_as_the_baseline_and_open_where_training_finds_them_use
     assert result.model.user_sids.gates.abs()[0].item() > 0.01
     assert result.model.item_sids.gates.abs()[0].item() > 0.01
     assert result.model.neighbour_gates.abs().min().item() > 0.0
+
+
+def test_shrinkage_weights_are_one_without_interactions_half_at_kappa_and_fall_with_activity() -> None:
+    weights = shrinkage_weights(torch.tensor([0, 4, 12, 396]), kappa=4.0)  # (4, 1)
+
+    assert weights.shape == (4, 1)
+    assert torch.allclose(weights.squeeze(1), torch.tensor([1.0, 0.5, 0.25, 0.01]))
+
+
+def test_sid_shrinkage_weighs_each_entity_sid_inputs_by_its_interactions_in_the_history(toy) -> None:
+    train, _, users, items, sids = toy
+    config = FitConfig(model=CFConfig(dim=16, n_negatives=32, sid_features=True, linkage=True, sid_shrinkage=3.0,
+                                      neighbour_weight=0.5))
+    model = seeded_model(train, users, items, sids, config).eval()
+    user_counts = np.bincount(train["user_id"], minlength=len(users))
+    assert torch.allclose(model.user_sid_weights.squeeze(1), torch.from_numpy(3.0 / (3.0 + user_counts)).float())
+
+    everyone = torch.arange(len(items))
+    with torch.no_grad():
+        own = model.item_embedding(everyone + 1) + model.item_attributes(model.item_tokens)  # (I, D)
+        codes = model.item_sids(model.item_codes_table)  # (I, D)
+        neighbours = model._neighbour_term(model.item_embedding, model.item_neighbours, tower="item")  # (I, D)
+        weights = torch.from_numpy(3.0 / (3.0 + np.bincount(train["item_id"], minlength=len(items)))).float()
+        expected = F.normalize(own + weights.unsqueeze(1) * (codes + neighbours), dim=-1)
+        assert torch.allclose(model.item_vectors(everyone), expected, atol=1e-6)
+        # Off, every entity's SID inputs count in full.
+        plain = seeded_model(train, users, items, sids, replace(config, model=replace(config.model, sid_shrinkage=0)))
+        assert torch.allclose(plain.eval().item_vectors(everyone), F.normalize(own + codes + neighbours, dim=-1),
+                              atol=1e-6)
+
+
+def test_a_negative_sid_shrinkage_is_refused() -> None:
+    with pytest.raises(ValueError, match="sid_shrinkage: expected κ >= 0"):
+        CFConfig(sid_shrinkage=-1.0)
 
 
 def test_vector_dropout_drops_whole_vectors_while_training_only() -> None:

@@ -136,10 +136,6 @@ class ReplayRates(L.Callback):
 
 
 VARIANTS = {"base": (False, False), "feature": (True, False), "linkage": (False, True), "full": (True, True)}
-# ``train`` keys that only the SID inputs read (the code embeddings, the neighbour term): the baseline has neither,
-# so it trains the same under any of their values.
-SID_ONLY_KEYS = ("feature_towers", "sid_dropout", "sid_gate", "neighbour_weight", "linkage_loss_weight",
-                 "min_shared", "max_neighbours")
 
 
 @dataclass(frozen=True)
@@ -171,7 +167,8 @@ def build_model(users: pd.DataFrame, items: pd.DataFrame, sids: Sids | None, con
 def attach_inputs(model: TwoTowerCF, history: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame,
                   sids: Sids | None, config: FitConfig) -> None:
     """Give the towers their inputs: histories from ``history`` (the train split while training; train and
-    validation when scoring test), attribute bags, SID codes and SID neighbours (seeded, so rebuilt identically)."""
+    validation when scoring test), attribute bags, SID codes and SID neighbours (seeded, so rebuilt identically),
+    and, under SID shrinkage, each entity's interaction count in ``history``."""
     extra: dict[str, torch.Tensor] = {}
     if sids is not None:
         extra |= {"user_codes": torch.from_numpy(sids.users), "item_codes": torch.from_numpy(sids.items)}
@@ -179,6 +176,9 @@ def attach_inputs(model: TwoTowerCF, history: pd.DataFrame, users: pd.DataFrame,
         extra |= {f"{kind}_neighbours": torch.from_numpy(
                       sid_neighbours(codes, config.min_shared, config.max_neighbours, config.seed).ids)
                   for kind, codes in (("user", sids.users), ("item", sids.items))}
+    if config.model.sid_shrinkage > 0:
+        extra |= {f"{kind}_interactions": torch.from_numpy(np.bincount(history[column].to_numpy(), minlength=n))
+                  for kind, column, n in (("user", "user_id", len(users)), ("item", "item_id", len(items)))}
     if config.model.audience_weight > 0:  # the same reader, users and items swapped
         swapped = history.rename(columns={"user_id": "item_id", "item_id": "user_id"})
         extra["audiences"] = user_histories(swapped, len(items), config.max_history)

@@ -7,7 +7,9 @@ Item tower: e_i + attribute embeddings [+ Σ_l S_l(c_l)] [+ α · mean(e_i' over
 While training, ``sid_dropout`` drops each SID input of a tower (each level's code embedding, the neighbour mean)
 per row, so that the ID path must rank on its own too. With ``sid_gate``, each SID input of a tower is scaled by its
 own learnt gate that starts at zero: at initialisation the model is the baseline, and the SIDs enter only as far
-as training finds them useful.
+as training finds them useful. With ``sid_shrinkage`` κ > 0, an entity's SID inputs are weighted by κ / (κ + n), n
+its known interactions: a shrinkage prior, under which the shared codes speak for entities with little behaviour of
+their own and fall silent for those whose ID embedding has plenty.
 Both L2-normalised, scored by cosine. Losses:
 - ``ccl`` (SimpleX's cosine contrastive loss): (1 - cos(u, i⁺)) + w · mean_j max(0, cos(u, j⁻) - margin)
 - ``softmax``: sampled softmax over each positive, the shared uniform negatives and (optionally) the batch's other
@@ -52,6 +54,7 @@ class CFConfig:
     feature_towers: tuple[str, ...] = TOWERS  # the towers feature augmentation adds SID code embeddings to
     sid_dropout: float = 0.5  # while training, the chance of dropping each SID input of a tower (per row)
     sid_gate: bool = False  # a learnt gate per SID input (each level's code embedding, the neighbour mean), from 0
+    sid_shrinkage: float = 0.0  # κ: an entity's SID inputs weigh κ / (κ + its interactions) (0: weight 1 for all)
     linkage: bool = runtime(False)  # linkage augmentation: neighbour aggregation + auxiliary loss (the variant)
     history_weight: float = 0.2  # 1 - g: share of the behaviour aggregate in the user vector
     history_dropout: float = 0.7  # while training, the chance of leaving each history item out of the aggregate
@@ -76,6 +79,14 @@ class CFConfig:
         for name in ("sid_dropout", "history_dropout"):
             if not 0 <= (rate := getattr(self, name)) < 1:
                 raise ValueError(f"{name}: expected a probability in [0, 1), got {rate}")
+        if self.sid_shrinkage < 0:
+            raise ValueError(f"sid_shrinkage: expected κ >= 0 (0: off), got {self.sid_shrinkage}")
+
+
+def shrinkage_weights(interactions: torch.Tensor, kappa: float) -> torch.Tensor:
+    """(N,) interaction counts -> (N, 1) weights κ / (κ + n): 1 for an entity without interactions, halved at
+    n = κ, falling as 1 / n beyond."""
+    return (kappa / (kappa + interactions.to(torch.float32))).unsqueeze(1)
 
 
 def vector_dropout(vectors: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -162,13 +173,18 @@ class TwoTowerCF(TokenTablesFollowTheModule, L.LightningModule):
         self.register_buffer("item_codes_table", torch.zeros(n_items, sid_levels, dtype=torch.long), persistent=False)
         self.register_buffer("user_neighbours", torch.full((n_users, 1), -1, dtype=torch.long), persistent=False)
         self.register_buffer("item_neighbours", torch.full((n_items, 1), -1, dtype=torch.long), persistent=False)
+        self.register_buffer("user_sid_weights", torch.ones(n_users, 1), persistent=False)
+        self.register_buffer("item_sid_weights", torch.ones(n_items, 1), persistent=False)
         self.user_tokens: dict[str, torch.Tensor] = {}
         self.item_tokens: dict[str, torch.Tensor] = {}
 
     def attach(self, histories: torch.Tensor, user_tokens: dict[str, torch.Tensor],
                item_tokens: dict[str, torch.Tensor], user_codes: torch.Tensor | None = None,
                item_codes: torch.Tensor | None = None, user_neighbours: torch.Tensor | None = None,
-               item_neighbours: torch.Tensor | None = None, audiences: torch.Tensor | None = None) -> None:
+               item_neighbours: torch.Tensor | None = None, audiences: torch.Tensor | None = None,
+               user_interactions: torch.Tensor | None = None, item_interactions: torch.Tensor | None = None) -> None:
+        """``*_interactions`` (U,), (I,): each entity's known interactions, which weigh its SID inputs when
+        ``sid_shrinkage`` is on."""
         self.histories = histories  # (U, H) item id + 1
         if audiences is not None:
             self.audiences = audiences  # (I, H) user id + 1
@@ -177,6 +193,9 @@ class TwoTowerCF(TokenTablesFollowTheModule, L.LightningModule):
             self.user_codes_table, self.item_codes_table = user_codes, item_codes  # (U, L), (I, L)
         if user_neighbours is not None:
             self.user_neighbours, self.item_neighbours = user_neighbours, item_neighbours  # (U, K), (I, K), -1 pads
+        if user_interactions is not None and self.config.sid_shrinkage > 0:
+            self.user_sid_weights = shrinkage_weights(user_interactions, self.config.sid_shrinkage)  # (U, 1)
+            self.item_sid_weights = shrinkage_weights(item_interactions, self.config.sid_shrinkage)  # (I, 1)
 
     # --- towers -------------------------------------------------------------------------------------------
 
@@ -191,9 +210,10 @@ class TwoTowerCF(TokenTablesFollowTheModule, L.LightningModule):
         if (attributes := self.item_attributes({k: v[items] for k, v in self.item_tokens.items()})) is not None:
             vectors = vectors + attributes
         if self.item_sids is not None:
-            vectors = vectors + self.item_sids(self.item_codes_table[items])
+            vectors = vectors + self._shrunk(self.item_sids(self.item_codes_table[items]), self.item_sid_weights[items])
         if self.config.linkage:
-            vectors = vectors + self._neighbour_term(self.item_embedding, self.item_neighbours[items], tower="item")
+            neighbours = self._neighbour_term(self.item_embedding, self.item_neighbours[items], tower="item")
+            vectors = vectors + self._shrunk(neighbours, self.item_sid_weights[items])
         return F.normalize(vectors, dim=-1)
 
     def user_vectors(self, users: torch.Tensor, masked_items: torch.Tensor | None = None) -> torch.Tensor:
@@ -204,12 +224,17 @@ class TwoTowerCF(TokenTablesFollowTheModule, L.LightningModule):
         if (attributes := self.user_attributes({k: v[users] for k, v in self.user_tokens.items()})) is not None:
             vectors = vectors + attributes
         if self.user_sids is not None:
-            vectors = vectors + self.user_sids(self.user_codes_table[users])
+            vectors = vectors + self._shrunk(self.user_sids(self.user_codes_table[users]), self.user_sid_weights[users])
         if self.config.linkage:
             # The user table has no padding row, hence offset -1.
-            vectors = vectors + self._neighbour_term(self.user_embedding, self.user_neighbours[users], offset=-1,
-                                                     tower="user")
+            neighbours = self._neighbour_term(self.user_embedding, self.user_neighbours[users], offset=-1, tower="user")
+            vectors = vectors + self._shrunk(neighbours, self.user_sid_weights[users])
         return F.normalize(self.user_dropout(vectors), dim=-1)
+
+    def _shrunk(self, sid_input: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """A SID input (B, D) weighted per row by its entity's shrinkage weight (B, 1); untouched when shrinkage
+        is off, so that a run without it computes exactly what it did before the option existed."""
+        return sid_input * weights if self.config.sid_shrinkage > 0 else sid_input
 
     def _neighbour_term(self, table: nn.Embedding, neighbours: torch.Tensor, offset: int = 0,
                         tower: str = "user") -> torch.Tensor:
