@@ -42,7 +42,6 @@ import numpy as np
 import yaml
 from benchmarks.pipeline import REPO_ROOT, workspace_copy
 
-from dqrec.configtree import flatten
 from dqrec.evaluate.artifacts import PER_USER, read_per_user, write_per_user
 from dqrec.evaluate.paired import PairedComparison, paired_comparison
 from dqrec.evaluate.report import quintiles
@@ -85,9 +84,10 @@ def run_seed(root: Path, seed: int, env: dict[str, str], out: Path) -> float:
 
 
 def check_same_params(saved: Path, workspace: Path) -> None:
-    """Refuse to mix seeds run under other params (seeds aside) into one comparison, naming the keys that differ."""
+    """Refuse to mix seeds run under other params (seeds aside) into one comparison, naming the keys that differ;
+    a key added since a seed was saved counts at the value it states (what the code did before it existed)."""
     def flat(path: Path) -> dict[str, object]:
-        params = flatten(yaml.safe_load(path.read_text()))
+        params = stated_params(path)
         params.pop("pretrain.seed"), params.pop("train.seed")
         return params
 

@@ -96,6 +96,13 @@ def test_resuming_accepts_saved_seeds_only_under_the_same_params(tmp_path: Path)
     with pytest.raises(SystemExit, match=r"other params \(train.lr\)"):
         check_same_params(saved, workspace)
 
+    # A key added since the seed was saved, at the value the code then used without it: the same run.
+    workspace.write_text(yaml.safe_dump({**other_seed, "train": {"seed": 2027, "lr": 0.003, "sid_shrinkage": 0}}))
+    check_same_params(saved, workspace)
+    workspace.write_text(yaml.safe_dump({**other_seed, "train": {"seed": 2027, "lr": 0.003, "sid_shrinkage": 20}}))
+    with pytest.raises(SystemExit, match=r"other params \(train.sid_shrinkage\)"):
+        check_same_params(saved, workspace)
+
 
 def test_a_reused_base_joins_the_candidate_run_and_is_paired_with_it(tmp_path: Path) -> None:
     activity = np.arange(1, 51)
