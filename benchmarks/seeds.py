@@ -3,6 +3,8 @@
     python -m benchmarks.seeds --dataset ml-100k --seeds 5            # run, save under results/seeds/, print
     python -m benchmarks.seeds --dataset ml-1m --seeds 3 --set train.dim=128 --name ml-1m-dim128
     python -m benchmarks.seeds --summarise results/seeds/ml-100k      # summary.json and table from the saved runs
+    python -m benchmarks.seeds --add-run /tmp/dqrec-benchmark-x --name lightgcn-gowalla-patience10
+                                                                      # a run finished elsewhere joins as its seed
     python -m benchmarks.seeds --summarise results/seeds/ml-100k-sid-gate --against results/seeds/ml-100k
                                                                       # one variant under two settings
     python -m benchmarks.seeds --dataset ml-1m --seeds 3 --variants full --set pretrain.history_encoder=gru \
@@ -74,13 +76,40 @@ def run_seed(root: Path, seed: int, env: dict[str, str], out: Path) -> float:
                 print(f"  seed {seed} {time.perf_counter() - start:6.0f} s  {line.strip()}", flush=True)
     if process.wait() != 0:
         sys.exit(f"seed {seed}: the pipeline failed; its log: {root / f'seed-{seed}.log'}")
-    workspace = Workspace(root)
+    save_run(Workspace(root), out)
+    return time.perf_counter() - start
+
+
+def save_run(workspace: Workspace, out: Path) -> None:
+    """Keep what a comparison reads of a finished pipeline run: its metrics, per-user test metrics and params."""
     out.mkdir(parents=True, exist_ok=True)
     for stage in ("train", "evaluate"):
         shutil.copy2(workspace.metrics_file(stage), out / f"{stage}.json")
     shutil.copy2(workspace.evaluate_dir / PER_USER, out / PER_USER)
     shutil.copy2(workspace.params_file, out / "params.yaml")
-    return time.perf_counter() - start
+
+
+def add_run(root: Path, out: Path) -> int:
+    """Join a pipeline run finished elsewhere (``benchmarks/pipeline.py --keep``, a ``dvc repro``) to the comparison
+    at ``out`` as the seed its params state, under the same checks as a seed run here; returns the seed."""
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    seed = params["pretrain"]["seed"]
+    if params["train"]["seed"] != seed:
+        raise SystemExit(f"--add-run: {root / 'params.yaml'} has pretrain.seed {seed} and train.seed "
+                         f"{params['train']['seed']}; a comparison's runs move both together")
+    if (out / f"seed-{seed}").exists():
+        raise SystemExit(f"--add-run: {out} already has seed {seed}")
+    saved = sorted(out.glob(f"seed-*/{PER_USER}"))
+    if not saved:
+        raise SystemExit(f"--add-run: {out} has no saved seed to check the run's params against")
+    check_same_params(saved[0].parent / "params.yaml", root / "params.yaml")
+    stale = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=root, capture_output=True,
+                           text=True)
+    if stale.returncode != 0 or json.loads(stale.stdout or "null") != {}:
+        raise SystemExit(f"--add-run: {root} is not a finished, up-to-date pipeline run (`dvc status` there: "
+                         f"{(stale.stdout or stale.stderr).strip()[:300]})")
+    save_run(Workspace(root), out / f"seed-{seed}")
+    return seed
 
 
 def check_same_params(saved: Path, workspace: Path) -> None:
@@ -92,8 +121,8 @@ def check_same_params(saved: Path, workspace: Path) -> None:
         return params
 
     if differing := differing_keys(flat(workspace), flat(saved)):
-        raise SystemExit(f"--resume: {saved} was run with other params ({', '.join(differing)}); run these seeds "
-                         "under another --name")
+        raise SystemExit(f"{saved} was run with other params ({', '.join(differing)}): runs under other params "
+                         "belong under another --name")
 
 
 def base_params(path: Path) -> dict[str, object]:
@@ -259,7 +288,17 @@ def main() -> None:
                         help="with --summarise: compare its runs' --variant with REFERENCE's (two settings, the "
                              "seeds both ran) instead")
     parser.add_argument("--variant", default="full", help="with --against: the variant compared (default full)")
+    parser.add_argument("--add-run", type=Path, default=None, metavar="WORKSPACE",
+                        help="no runs: add a pipeline run finished in WORKSPACE (e.g. by benchmarks/pipeline.py "
+                             "--keep with both seeds --set) to --name's comparison as the seed it states")
     args = parser.parse_args()
+    if args.add_run is not None:
+        out = RESULTS / (args.name or args.dataset)
+        seed = add_run(args.add_run, out)
+        result = summary(SeedRuns(out))
+        (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(f"seed {seed}: added from {args.add_run}\n" + table(result))
+        return
     if args.against is not None:
         if args.summarise is None:
             raise SystemExit("--against compares two saved comparisons: give the other with --summarise")

@@ -6,7 +6,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from dqrec.data.artifacts import read_interactions, read_source, write_splits
-from dqrec.data.split import SPLITS, SplitConfig, assign_splits
+from dqrec.data.split import SPLITS, SplitConfig, SplitMethod, assign_splits, tie_broken_shares
 from flows.common import WORKSPACE, publish_metrics, run_stage, section
 
 
@@ -17,10 +17,14 @@ def split_to_disk(config: SplitConfig) -> dict:
     labels = assign_splits(interactions, method, config.valid_ratio, config.test_ratio, config.seed)
     write_splits(interactions, labels, WORKSPACE.split_dir)
     stats = {"method": method.value}
-    for split in SPLITS:
-        part = interactions[labels == split]
+    parts = {split: interactions[labels == split] for split in SPLITS}
+    # Only the temporal protocols break ties by item id; a given split's validation sample is drawn at random.
+    tie_broken = tie_broken_shares(parts) if method is not SplitMethod.GIVEN else None
+    for split, part in parts.items():
         stats[split] = {"interactions": len(part), "users": int(part["user_id"].nunique()),
                         "items": int(part["item_id"].nunique())}
+        if tie_broken is not None:
+            stats[split]["tie_broken_share"] = tie_broken[split]
     WORKSPACE.write_metrics("split", stats)
     return stats
 

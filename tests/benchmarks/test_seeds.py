@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 import yaml
 from benchmarks.seeds import (
     SeedRuns,
+    add_run,
     between,
     between_table,
     check_same_base,
@@ -141,3 +144,51 @@ def test_a_base_is_reused_only_under_the_same_base_params(tmp_path: Path) -> Non
     workspace.write_text(yaml.safe_dump({**params, "train": {"seed": 2026, "lr": 0.003, "variants": ["full"]}}))
     with pytest.raises(SystemExit, match=r"other params \(train.seed\)"):
         check_same_base(saved, workspace)
+
+
+def finished_workspace(root: Path, params: dict, per_user_from: Path) -> Path:
+    """A DVC project with nothing stale and a pipeline run's outputs where the workspace layout puts them."""
+    root.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "metrics").mkdir()
+    (root / "metrics" / "train.json").write_text((per_user_from / "train.json").read_text())
+    (root / "metrics" / "evaluate.json").write_text(json.dumps({"base": {"ndcg@20": 0.1}, "full": {"ndcg@20": 0.2}}))
+    (root / "data" / "evaluate").mkdir(parents=True)
+    (root / "data" / "evaluate" / "per_user.parquet").write_bytes((per_user_from / "per_user.parquet").read_bytes())
+    return root
+
+
+def test_a_run_finished_elsewhere_joins_a_comparison_as_its_seed_under_the_same_params(tmp_path: Path) -> None:
+    activity = np.arange(1, 51)
+    base = np.linspace(0.0, 0.4, 50)
+    comparison = tmp_path / "comparison"
+    params = {"data": {"dataset": "toy"}, "pretrain": {"seed": 2025}, "train": {"seed": 2025, "lr": 0.003}}
+    for seed in (2025, 2026):
+        save_run(comparison, seed, base, base + 0.01, activity)
+        (comparison / f"seed-{seed}" / "params.yaml").write_text(yaml.safe_dump(
+            {**params, "pretrain": {"seed": seed}, "train": {"seed": seed, "lr": 0.003}}))
+    save_run(tmp_path / "elsewhere", 2028, base, base + 0.02, activity)
+    at_2028 = {**params, "pretrain": {"seed": 2028}, "train": {"seed": 2028, "lr": 0.003}}
+    workspace = finished_workspace(tmp_path / "workspace", at_2028, tmp_path / "elsewhere" / "seed-2028")
+
+    assert add_run(workspace, comparison) == 2028
+    runs = SeedRuns(comparison)
+    assert runs.seeds == [2025, 2026, 2028]
+    assert runs.values("full", "recall@20", np.arange(50))[2] - base == pytest.approx(np.full(50, 0.02))
+    with pytest.raises(SystemExit, match="already has seed 2028"):
+        add_run(workspace, comparison)
+
+    (comparison / "seed-2028").rename(tmp_path / "removed")
+    (workspace / "params.yaml").write_text(yaml.safe_dump({**at_2028, "train": {"seed": 2028, "lr": 0.01}}))
+    with pytest.raises(SystemExit, match=r"other params \(train.lr\)"):
+        add_run(workspace, comparison)
+    (workspace / "params.yaml").write_text(yaml.safe_dump({**at_2028, "train": {"seed": 2029, "lr": 0.003}}))
+    with pytest.raises(SystemExit, match="move both together"):
+        add_run(workspace, comparison)
+    # A pipeline with a stage whose outputs are missing is not finished.
+    (workspace / "params.yaml").write_text(yaml.safe_dump(at_2028))
+    (workspace / "dvc.yaml").write_text("stages:\n  late:\n    cmd: echo\n    outs: [never.txt]\n")
+    with pytest.raises(SystemExit, match="not a finished, up-to-date pipeline run"):
+        add_run(workspace, comparison)

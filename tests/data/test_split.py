@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dqrec.data.ingest import IngestConfig, ingest
-from dqrec.data.split import SplitMethod, assign_splits, holdout_sizes
+from dqrec.data.split import SPLITS, SplitMethod, assign_splits, holdout_sizes, tie_broken_shares
 from tests.conftest import shared_dataset
 
 
@@ -46,6 +46,20 @@ def test_temporal_splits_are_chronological_and_sized(seed: int, method: SplitMet
             assert (counts.get("test", 0), counts.get("valid", 0)) == (n_test, n_valid)
         else:
             assert counts.to_dict() == {"train": n}  # too short to split: train keeps everything
+
+
+def test_tie_broken_shares_count_rows_whose_timestamp_spans_splits() -> None:
+    frame = pd.DataFrame({"user_id": [0, 0, 0, 0, 1, 1], "item_id": [1, 2, 3, 4, 1, 2],
+                          "timestamp": [1, 2, 2, 3, 2, 2]})
+    splits = {"train": frame.iloc[[0, 1, 4]], "valid": frame.iloc[[2, 5]], "test": frame.iloc[[3]]}
+
+    # User 0's time 2 spans train and valid; user 1's time 2 too; user 0's times 1 and 3 are in one split each.
+    assert tie_broken_shares(splits) == {"train": 2 / 3, "valid": 1.0, "test": 0.0}
+
+    distinct = random_interactions(3, with_ties=False)
+    labels = assign_splits(distinct, SplitMethod.RATIO)
+    shares = tie_broken_shares({name: distinct[labels == name] for name in SPLITS})
+    assert shares == {name: 0.0 for name in SPLITS}  # distinct timestamps: time alone decides
 
 
 def test_split_is_a_partition_aligned_to_the_input() -> None:

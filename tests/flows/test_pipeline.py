@@ -80,6 +80,9 @@ def test_pipeline_flow_runs_every_stage_then_nothing(workspace: tuple[Path, dict
     split = json.loads((root / "metrics" / "split.json").read_text())
     assert (stats["users"], stats["items"], stats["interactions"]) == (943, 1682, 100_000)
     assert [split[s]["interactions"] for s in ("train", "valid", "test")] == [80_024, 9_988, 9_988]
+    # MovieLens rates in bursts: many held-out rows share a second with a train row, and item id decided their side.
+    tie_broken = [split[s]["tie_broken_share"] for s in ("valid", "test", "train")]
+    assert tie_broken == sorted(tie_broken, reverse=True) and tie_broken[-1] > 0
     sids = pd.read_parquet(root / "data" / "sids" / "item.parquet")
     assert list(sids.columns) == ["item_id", "c_1", "c_2", "c_3", "c_4"] and len(sids) == 1682
     diagnostics = json.loads((root / "metrics" / "sids.json").read_text())

@@ -69,6 +69,17 @@ def assign_splits(interactions: pd.DataFrame, method: SplitMethod, valid_ratio: 
     return pd.Series(labels, index=ordered.index).reindex(interactions.index)
 
 
+def tie_broken_shares(splits: dict[str, pd.DataFrame]) -> dict[str, float]:
+    """For each split, the share of its rows whose (user, timestamp) also has rows in another split: rows that the
+    item-id tie-break, not time, placed. Where it is large, validation and test differ by item id, not by time
+    alone (MovieLens's ids grow with a film's addition to the catalogue)."""
+    rows = pd.concat([frame[["user_id", "timestamp"]].assign(split=name) for name, frame in splits.items()],
+                     ignore_index=True)
+    spanning = rows.groupby(["user_id", "timestamp"], sort=False)["split"].transform("nunique").to_numpy() > 1
+    return {name: float(spanning[(rows["split"] == name).to_numpy()].mean()) if (rows["split"] == name).any()
+            else 0.0 for name in splits}
+
+
 def _per_user(sizes: np.ndarray, ratio: float) -> np.ndarray:
     # Python's round on each distinct size keeps the protocol's half-to-even rule literally.
     table = {n: holdout_sizes(int(n), ratio) for n in np.unique(sizes)}
