@@ -267,6 +267,13 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def write_summary(folder: Path) -> str:
+    """Recompute ``folder``/summary.json from the runs saved there; returns the printed table."""
+    result = summary(SeedRuns(folder))
+    (folder / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+    return table(result)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="ml-100k")
@@ -295,9 +302,7 @@ def main() -> None:
     if args.add_run is not None:
         out = RESULTS / (args.name or args.dataset)
         seed = add_run(args.add_run, out)
-        result = summary(SeedRuns(out))
-        (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
-        print(f"seed {seed}: added from {args.add_run}\n" + table(result))
+        print(f"seed {seed}: added from {args.add_run}\n" + write_summary(out))
         return
     if args.against is not None:
         if args.summarise is None:
@@ -305,9 +310,7 @@ def main() -> None:
         print(between_table(between(SeedRuns(args.against), SeedRuns(args.summarise), args.variant)))
         return
     if args.summarise is not None:
-        result = summary(SeedRuns(args.summarise))
-        (args.summarise / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
-        print(table(result))
+        print(write_summary(args.summarise))
         return
     if args.seeds < 2:
         raise SystemExit("--seeds: a comparison over seeds needs at least 2")
@@ -349,9 +352,7 @@ def main() -> None:
             print(f"seed {seed}: {seconds / 60:.1f} min", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    result = summary(SeedRuns(out))
-    (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(table(result))
+    print(write_summary(out))
 
 
 if __name__ == "__main__":
