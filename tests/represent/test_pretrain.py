@@ -100,3 +100,21 @@ def test_the_gru_reads_order_where_the_mean_cannot(ml100k) -> None:
                                 batch_size=4096, progress=False, max_history=30)
         forward, backward = (pretrain(frame, valid, users, items, config).users for frame in (train, reversed_time))
         assert (not np.allclose(forward, backward, atol=1e-5)) is moves, encoder
+
+
+def test_a_graph_view_widens_z_after_the_text_view(ml100k) -> None:
+    config = PretrainConfig(encoder=SMOKE.encoder, epochs=1, batch_size=4096, progress=False, text_dim=8,
+                            text_weight=0.5, graph_dim=8, graph_weight=0.25)
+    result = pretrain(*ml100k, config)
+    text_only = pretrain(*ml100k, PretrainConfig(encoder=SMOKE.encoder, epochs=1, batch_size=4096, progress=False,
+                                                 text_dim=8, text_weight=0.5))
+
+    assert result.items.shape == (1682, 16 + 8 + 8) and result.users.shape == (943, 16 + 8 + 8)
+    np.testing.assert_array_equal(result.items[:, :24], text_only.items)
+    # A graph row is a unit row times the weight, or zero for an entity without a training interaction.
+    train = ml100k[0]
+    for rows, known in ((result.users[:, 24:], np.bincount(train["user_id"], minlength=943) > 0),
+                        (result.items[:, 24:], np.bincount(train["item_id"], minlength=1682) > 0)):
+        norms = np.linalg.norm(rows, axis=1)
+        np.testing.assert_allclose(norms[known], 0.25, rtol=1e-4)
+        assert not rows[~known].any()

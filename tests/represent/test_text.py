@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dqrec.represent.text import text_view, tfidf, with_view
+from dqrec.represent.text import text_view, tfidf, with_views
 
 TEXTS = [
     "capacitor relay hard start kit", "capacitor relay kit for compressors", "start capacitor relay",
@@ -63,7 +63,7 @@ def test_a_dataset_without_item_text_is_refused_by_the_param_name() -> None:
 def test_the_joint_representation_puts_unit_behaviour_rows_beside_weighted_text_rows() -> None:
     z = np.array([[3.0, 4.0], [0.0, 2.0]], dtype=np.float32)
     text = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32)
-    joint = with_view(z, text, weight=0.5)
+    joint = with_views(z, [(text, 0.5)])
 
     np.testing.assert_allclose(joint, [[0.6, 0.8, 0.5, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0, 0.5]])
     assert joint.dtype == np.float32

@@ -1,5 +1,5 @@
 """Fit the pre-training encoder on the train split and return Z_user, Z_item (the behaviour view, and beside it
-the text view where ``text_dim`` asks for one)."""
+the text view where ``text_dim`` asks for one and the graph view where ``graph_dim`` does)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from lightning.pytorch.callbacks import EarlyStopping
 from dqrec.configtree import nested, runtime
 from dqrec.represent.encoder import EncoderConfig, TwoTowerEncoder
 from dqrec.represent.features import TimeOrdered, attribute_bags, in_time_order, user_histories, vocabulary_sizes
-from dqrec.represent.text import text_view, with_view
+from dqrec.represent.graph import graph_view
+from dqrec.represent.text import text_view, with_views
 from dqrec.training import DEFAULT_TRAINER, KeepBest, TrainerConfig, build_trainer, pairs_loader, quiet_lightning
 
 log = logging.getLogger(__name__)
@@ -34,16 +35,20 @@ class PretrainConfig:
     # A text view beside the behaviour view (dqrec.represent.text): its width (0: none) and weight.
     text_dim: int = 0
     text_weight: float = 1.0
+    # A graph view beside it (dqrec.represent.graph): its width (0: none) and weight.
+    graph_dim: int = 0
+    graph_weight: float = 1.0
     progress: bool = runtime(True)
 
     def __post_init__(self) -> None:
-        if self.text_dim < 0 or self.text_weight < 0:
-            raise ValueError(f"text_dim and text_weight: expected >= 0, got {self.text_dim}, {self.text_weight}")
+        for name in ("text_dim", "text_weight", "graph_dim", "graph_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"pretrain.{name}: expected >= 0, got {getattr(self, name)}")
 
 
 class Representations(NamedTuple):
-    users: np.ndarray  # (U, D [+ text_dim]) float32
-    items: np.ndarray  # (I, D [+ text_dim]) float32
+    users: np.ndarray  # (U, D [+ text_dim] [+ graph_dim]) float32
+    items: np.ndarray  # (I, D [+ text_dim] [+ graph_dim]) float32
     history: dict[str, list[float]]  # train_loss / val_loss per epoch
     best_epoch: int  # the epoch whose weights gave these representations (lowest validation loss)
     is_global_zero: bool  # this process is rank 0 (under DDP, the one whose outputs are written)
@@ -87,13 +92,23 @@ def pretrain(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, item
     trainer.fit(model, pairs_loader(train, config.batch_size, config.seed, shuffle=True, with_positions=causal),
                 pairs_loader(valid, config.batch_size, config.seed, shuffle=False))
     z_user, z_item = (z.numpy().astype(np.float32) for z in model.representations())
+    user_views: list[tuple[np.ndarray, float]] = []
+    item_views: list[tuple[np.ndarray, float]] = []
     words = 0
     if config.text_dim:
-        view = text_view(items, train, len(users), config.text_dim, config.seed)
-        z_user, z_item = with_view(z_user, view.users, config.text_weight), with_view(z_item, view.items,
-                                                                                      config.text_weight)
-        words = view.vocabulary
-        log.info("text view: %d words, %d of %d items with text", view.vocabulary, view.items_with_text, len(items))
+        text = text_view(items, train, len(users), config.text_dim, config.seed)
+        user_views.append((text.users, config.text_weight))
+        item_views.append((text.items, config.text_weight))
+        words = text.vocabulary
+        log.info("text view: %d words, %d of %d items with text", text.vocabulary, text.items_with_text, len(items))
+    if config.graph_dim:
+        graph = graph_view(train, len(users), len(items), config.graph_dim, config.seed)
+        user_views.append((graph.users, config.graph_weight))
+        item_views.append((graph.items, config.graph_weight))
+        log.info("graph view: singular values of the normalised interactions %.3f to %.3f",
+                 graph.singular_values[0], graph.singular_values[-1])
+    if user_views:
+        z_user, z_item = with_views(z_user, user_views), with_views(z_item, item_views)
     return Representations(z_user, z_item, history.history, int(np.argmin(history.history["val_loss"])) + 1,
                            trainer.is_global_zero, words)
 

@@ -96,7 +96,8 @@ def text_view(items: pd.DataFrame, train: pd.DataFrame, n_users: int, dim: int, 
                     int(has_text.sum()))
 
 
-def with_view(z: np.ndarray, view: np.ndarray, weight: float) -> np.ndarray:
-    """[z | weight · view]: the behaviour view's unit rows beside the text view's, so that ``weight`` sets the
-    text view's share of the variance the SVD divides into SID blocks."""
-    return np.concatenate([unit_rows(z.astype(np.float64)), weight * view], axis=1).astype(np.float32)
+def with_views(z: np.ndarray, views: list[tuple[np.ndarray, float]]) -> np.ndarray:
+    """[z | w_1 · view_1 | ...]: the behaviour view's unit rows beside each (unit-row) view's, so that each weight
+    sets that view's share of the variance the SVD divides into SID blocks."""
+    return np.concatenate([unit_rows(z.astype(np.float64))] + [w * view for view, w in views],
+                          axis=1).astype(np.float32)
