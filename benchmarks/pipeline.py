@@ -24,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from dqrec.configtree import PER_DATASET, for_dataset
 from dqrec.layout import Workspace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +55,10 @@ def workspace_copy(root: Path, dataset: str, variants: list[str] | None, overrid
     env["PYTHONPATH"] = os.pathsep.join([str(root / "src"), str(root)])
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["data"]["dataset"] = dataset
+    # The workspace states what it runs with: the dataset's committed settings written into the sections (so that
+    # --set overrides them, and a saved run's params.yaml needs nothing else to be read); the stages still declare
+    # the emptied section.
+    params = for_dataset(params) | {PER_DATASET: {}}
     if variants:
         params["train"]["variants"] = variants
     for assignment in overrides:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from dqrec.cf.fit import TrainConfig
-from dqrec.configtree import SECTIONS, ConfigError, from_section, load_section, to_section
+from dqrec.configtree import PER_DATASET, SECTIONS, ConfigError, for_dataset, from_section, load_section, to_section
 from dqrec.params import Params, load_params, params_to_mapping, section_classes
 from dqrec.training import Strategy, TrainerConfig
 
@@ -29,7 +29,8 @@ def test_every_dataclass_default_equals_the_value_in_params_yaml() -> None:
     defaults = params_to_mapping(Params())
     committed = raw_params()
 
-    assert list(committed) == list(defaults) == list(SECTIONS) == list(section_classes())
+    assert [name for name in committed if name != PER_DATASET] == list(defaults) == list(SECTIONS) \
+        == list(section_classes())
     for section, values in defaults.items():
         assert set(committed[section]) == set(values), f"{section}: the keys differ"
         for key, value in values.items():
@@ -103,9 +104,50 @@ def test_every_param_a_stage_declares_to_dvc_exists_and_each_train_key_is_declar
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     params = raw_params()
     for name, stage in stages.items():
-        for declared in stage.get("params", []):
+        declared_params = stage.get("params", [])
+        # A dataset's committed settings may replace any key a stage reads, so every stage reading params declares
+        # the whole section.
+        assert not declared_params or PER_DATASET in declared_params, f"stage {name} does not declare {PER_DATASET}"
+        for declared in declared_params:
+            if declared == PER_DATASET:
+                continue
             section, key = declared.split(".", 1)
             assert key in params[section], f"stage {name} declares {declared}, which params.yaml does not have"
     assert {f"train.{key}" for key in params["train"]} <= set(stages["train"]["params"])
     # Evaluation reads everything about a model from its checkpoint, nothing from the training params.
     assert not [p for p in stages["evaluate"]["params"] if p.startswith("train.")]
+
+
+def test_a_datasets_entry_replaces_keys_only_where_data_dataset_names_it(tmp_path: Path) -> None:
+    params = raw_params()
+    params[PER_DATASET] = {"ml-1m": {"train": {"dropout": 0.1}, "pretrain": {"graph_dim": 32}}}
+    path = write_params(tmp_path, params)
+    assert load_params(path).train == Params().train  # ml-100k: untouched
+
+    params["data"]["dataset"] = "ml-1m"
+    path = write_params(tmp_path, params)
+    loaded = load_params(path)
+    assert loaded.train.fit.model.dropout == 0.1 and loaded.pretrain.graph_dim == 32
+    assert loaded.train.fit.epochs == Params().train.fit.epochs  # keys the entry leaves alone keep the section's value
+    assert load_section(path, "pretrain", section_classes()["pretrain"]).graph_dim == 32  # what a stage reads
+    # Another dataset named explicitly (the results tools compare runs of several datasets with today's params).
+    assert for_dataset(params, "ml-100k")["train"]["dropout"] == params["train"]["dropout"]
+
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    ({"ml-1m": {"trian": {"dropout": 0.1}}}, r"unknown section datasets\.ml-1m\.trian \(did you mean "
+                                             r"datasets\.ml-1m\.train\?\)"),
+    ({"ml-1m": {"train": {"dropuot": 0.1}}}, r"unknown key datasets\.ml-1m\.train\.dropuot"),
+    ({"ml-1m": {"data": {"dataset": "ml-100k"}}}, r"datasets\.ml-1m\.data\.dataset: a dataset's own settings"),
+    ({"ml-1m": {"train": 0.1}}, r"datasets\.ml-1m\.train: expected a mapping"),
+    (["ml-1m"], r"datasets: expected a mapping of dataset names"),
+])
+def test_a_bad_datasets_entry_is_refused_by_name_whichever_dataset_runs(tmp_path: Path, entry: object,
+                                                                        expected: str) -> None:
+    params = raw_params() | {PER_DATASET: entry}
+    path = write_params(tmp_path, params)  # data.dataset is ml-100k: the entry is for another dataset
+
+    with pytest.raises(ConfigError, match=expected):
+        load_params(path)
+    with pytest.raises(ConfigError, match=expected):  # a stage reading only its own section
+        load_section(path, "train", section_classes()["train"])

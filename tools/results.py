@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from dqrec.cf import SID_ONLY_KEYS
-from dqrec.configtree import flatten
+from dqrec.configtree import flatten, for_dataset
 from dqrec.layout import Workspace
 
 RESULTS_DIR = Path("results")
@@ -140,9 +140,14 @@ def shapes_the_baseline(key: str) -> bool:
     return key != "train.variants" and not key.startswith(SID_ONLY_PARAMS)
 
 
-def stated_params(path: Path) -> dict[str, Any]:
-    """A params.yaml, flattened to dotted keys (``train.dim``), with the keys stated later at their values then."""
-    return STATED_LATER | flatten(yaml.safe_load(path.read_text()))
+def stated_params(path: Path, dataset: str | None = None) -> dict[str, Any]:
+    """A params.yaml as run on ``dataset`` (by default its own ``data.dataset``: that dataset's ``datasets`` entry
+    applied, the section dropped), flattened to dotted keys (``train.dim``), with the keys stated later at their
+    values then."""
+    params = for_dataset(yaml.safe_load(path.read_text()), dataset)
+    if dataset is not None:
+        params["data"]["dataset"] = dataset
+    return STATED_LATER | flatten(params)
 
 
 def differing_keys(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
@@ -156,7 +161,7 @@ def params_differing(snapshot: Path, current: Path) -> str:
     if not (snapshot / "params.yaml").exists():
         return "unknown"
     ran = stated_params(snapshot / "params.yaml")
-    keys = [k for k in differing_keys(ran, stated_params(current)) if k not in PER_RUN_PARAMS]
+    keys = [k for k in differing_keys(ran, stated_params(current, ran.get("data.dataset"))) if k not in PER_RUN_PARAMS]
     parts = []
     if differing := [f"`{k}` {_value(ran[k])}" for k in keys if k in ran]:
         parts.append(", ".join(differing))
@@ -267,7 +272,8 @@ def _at_current_params(comparison: Path, params: Path) -> bool:
     first_run = min(comparison.glob("seed-*/params.yaml"), default=None)
     if first_run is None:
         return False
-    differing = differing_keys(stated_params(first_run), stated_params(params))
+    ran = stated_params(first_run)
+    differing = differing_keys(ran, stated_params(params, ran.get("data.dataset")))
     return not [k for k in differing if k not in PER_SEEDS_RUN_PARAMS]
 
 

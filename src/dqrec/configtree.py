@@ -26,6 +26,9 @@ T = TypeVar("T")
 
 # params.yaml's sections, in order (dqrec.params.Params has one field each; a test keeps them equal).
 SECTIONS = ("data", "split", "pretrain", "svd", "quantize", "train", "evaluate", "trainer")
+# params.yaml's last, optional section: settings chosen on one dataset's validation and committed for it,
+# {dataset: {section: {key: value}}}; where data.dataset names that dataset, they replace the sections' keys.
+PER_DATASET = "datasets"
 _NESTED = "dqrec.nested"
 _RUNTIME = "dqrec.runtime"
 
@@ -165,19 +168,69 @@ def read_params_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(values).__name__}")
-    unknown = [str(name) for name in values if name not in SECTIONS]
+    unknown = _unknown_sections(values, (*SECTIONS, PER_DATASET))
     if unknown:
-        hints = [name + (f" (did you mean {close[0]}?)" if (close := difflib.get_close_matches(name, SECTIONS, 1))
-                         else "") for name in unknown]
-        raise ConfigError(f"{path}: unknown section{'s' if len(unknown) > 1 else ''} {', '.join(hints)}; "
-                          f"expected some of {', '.join(SECTIONS)}")
+        raise ConfigError(f"{path}: {unknown}; expected some of {', '.join(SECTIONS)} (and {PER_DATASET})")
+    try:
+        _check_per_dataset(values.get(PER_DATASET))
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
     return values
 
 
+def _unknown_sections(values: Mapping[str, Any], known: tuple[str, ...], prefix: str = "") -> str:
+    """'' if every key of ``values`` is a known section, else the message naming the others."""
+    unknown = [str(name) for name in values if name not in known]
+    hints = [prefix + name + (f" (did you mean {prefix}{close[0]}?)"
+                              if (close := difflib.get_close_matches(name, known, 1)) else "") for name in unknown]
+    return f"unknown section{'s' if len(unknown) > 1 else ''} {', '.join(hints)}" if unknown else ""
+
+
+def _check_per_dataset(entries: Any) -> None:
+    if entries is None:
+        return
+    if not isinstance(entries, Mapping):
+        raise ConfigError(f"{PER_DATASET}: expected a mapping of dataset names to sections, got {entries!r}")
+    for dataset, sections in entries.items():
+        where = f"{PER_DATASET}.{dataset}"
+        if not isinstance(sections, Mapping):
+            raise ConfigError(f"{where}: expected a mapping of sections to keys, got {sections!r}")
+        if unknown := _unknown_sections(sections, SECTIONS, f"{where}."):
+            raise ConfigError(f"{unknown}; expected some of {', '.join(SECTIONS)}")
+        for section, keys in sections.items():
+            if not isinstance(keys, Mapping):
+                raise ConfigError(f"{where}.{section}: expected a mapping of keys to values, got {keys!r}")
+        if "dataset" in sections.get("data", {}):
+            raise ConfigError(f"{where}.data.dataset: a dataset's own settings cannot name another dataset")
+
+
+def for_dataset(values: Mapping[str, Any], dataset: str | None = None) -> dict[str, Any]:
+    """The sections of a params mapping with the ``datasets`` entry of ``dataset`` (by default ``data.dataset``)
+    in place of their keys, and without the ``datasets`` section: what the stages run with."""
+    sections = {name: dict(keys or {}) for name, keys in values.items() if name != PER_DATASET}
+    name = dataset if dataset is not None else sections.get("data", {}).get("dataset")
+    for section, keys in ((values.get(PER_DATASET) or {}).get(name) or {}).items():
+        sections[section] = sections.get(section, {}) | dict(keys)
+    return sections
+
+
+def per_dataset_keys(values: Mapping[str, Any], section: str) -> dict[str, list[str]]:
+    """Per dataset of the ``datasets`` section, the keys it sets in ``section`` (for checking them by name)."""
+    return {str(dataset): list((sections or {}).get(section) or {})
+            for dataset, sections in (values.get(PER_DATASET) or {}).items()}
+
+
 def load_section(path: Path, section: str, cls: type[T]) -> T:
-    """Section ``section`` of the params file at ``path`` as a ``cls`` config."""
+    """Section ``section`` of the params file at ``path`` as a ``cls`` config, with the ``datasets`` entry of the
+    file's ``data.dataset`` applied; a key that any dataset's entry sets and ``cls`` lacks is refused by name."""
     try:
-        return from_section(cls, read_params_file(path).get(section), section)
+        values = read_params_file(path)
+        names = param_names(cls)
+        for dataset, keys in per_dataset_keys(values, section).items():
+            if unknown := [key for key in keys if key not in names]:
+                raise ConfigError(f"unknown key {PER_DATASET}.{dataset}.{section}.{unknown[0]}; section '{section}' "
+                                  f"has: {', '.join(names)}")
+        return from_section(cls, for_dataset(values).get(section), section)
     except ConfigError as error:
         message = str(error)
         raise ConfigError(message if message.startswith(str(path)) else f"{path}: {message}") from None

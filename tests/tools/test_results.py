@@ -206,3 +206,24 @@ def test_the_headline_shows_per_dataset_the_largest_comparison_at_todays_params(
     assert rows[1].startswith("| ml-1m | – | not yet compared over seeds at these params")  # its lr differs
     assert rows[2].startswith("| lightgcn-gowalla | – |")  # one seed is a screen
     assert len(rows) == 5  # one per dataset
+
+
+def test_the_headline_reads_todays_params_as_each_dataset_runs_them(tmp_path: Path) -> None:
+    params = {"data": {"dataset": "ml-100k"}, "pretrain": {"graph_dim": 0}, "train": {"seed": 1},
+              "datasets": {"amazon-scientific-lcrec": {"pretrain": {"graph_dim": 64}}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    # A workspace states its dataset's entry in the sections (benchmarks.pipeline.workspace_copy).
+    as_run = {"data": params["data"], "train": params["train"], "datasets": {}}
+    graph, no_graph = as_run | {"pretrain": {"graph_dim": 64}}, as_run | {"pretrain": {"graph_dim": 0}}
+    seeds_comparison(tmp_path / "seeds" / "graph", "amazon-scientific-lcrec", [1, 2], graph)
+    seeds_comparison(tmp_path / "seeds" / "no-graph", "amazon-scientific-lcrec", [1, 2, 3], no_graph)
+    seeds_comparison(tmp_path / "seeds" / "ml-graph", "ml-100k", [1, 2], graph)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{HEADLINE_START}\n{HEADLINE_END}\n")
+
+    rewrite_document(readme, tmp_path, tmp_path / "params.yaml")
+
+    rows = {line.split(" |")[0]: line for line in readme.read_text().splitlines() if line.startswith("| ")}
+    # The larger comparison ran without the dataset's committed graph view: not at today's params.
+    assert "| amazon-scientific-lcrec (`graph`)" in rows
+    assert "| ml-100k" in rows and "not yet compared" in rows["| ml-100k"]  # the entry is not ml-100k's
