@@ -146,7 +146,7 @@ def stated_params(path: Path, dataset: str | None = None) -> dict[str, Any]:
     values then."""
     params = for_dataset(yaml.safe_load(path.read_text()), dataset)
     if dataset is not None:
-        params["data"]["dataset"] = dataset
+        params.setdefault("data", {})["dataset"] = dataset
     return STATED_LATER | flatten(params)
 
 
