@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -280,5 +281,9 @@ def test_the_readme_deployment_runs_the_pipeline_to_completed_with_its_report(
         artifact = run(["prefect", "artifact", "inspect", "pipeline-report"], root, api).stdout
         assert "DQRec on ml-100k" in artifact and "stages up to date" in artifact
     finally:
+        # A worker whose server went down with it waits on that server instead of exiting: SIGKILL what SIGTERM
+        # left, so that no worker outlives the test.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(shell.pid, signal.SIGTERM)
+            time.sleep(5)
+            os.killpg(shell.pid, signal.SIGKILL)
