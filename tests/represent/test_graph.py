@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from dqrec.represent.graph import graph_view, normalised_interactions
 
@@ -56,8 +57,6 @@ def test_the_degree_pair_is_left_out_and_the_rows_are_unit_or_zero() -> None:
 
 
 def test_reruns_give_identical_views_and_leave_the_global_random_stream_alone() -> None:
-    import torch
-
     train = two_communities()
     torch.manual_seed(7)
     before = torch.rand(1)
