@@ -6,7 +6,10 @@ Rules, the same for every section:
 - a field marked ``nested()`` holds a dataclass whose params sit in the same flat section beside the outer ones
   (``train.lr`` fills ``TrainConfig.fit.model.lr``); two fields of one section never share a name;
 - a key the section does not know is an error naming it (with the nearest known key), and so is a value of the
-  wrong type; a key left out takes the dataclass default, which is the one place defaults live.
+  wrong type; a key left out takes the dataclass default, which is the one place defaults live;
+- the optional last section, ``datasets``, holds settings committed for one dataset ({dataset: {section: {key:
+  value}}}); where ``data.dataset`` names it, its keys replace the sections' own, and every dataset's keys are
+  checked by the same rules, whichever dataset runs.
 """
 
 from __future__ import annotations
@@ -220,16 +223,21 @@ def per_dataset_keys(values: Mapping[str, Any], section: str) -> dict[str, list[
             for dataset, sections in (values.get(PER_DATASET) or {}).items()}
 
 
+def check_dataset_keys(values: Mapping[str, Any], section: str, cls: type) -> None:
+    """Refuse, by its full name, a key that any dataset's entry sets in ``section`` and ``cls`` lacks."""
+    names = param_names(cls)
+    for dataset, keys in per_dataset_keys(values, section).items():
+        if unknown := [key for key in keys if key not in names]:
+            raise ConfigError(f"unknown key {PER_DATASET}.{dataset}.{section}.{unknown[0]}; section '{section}' "
+                              f"has: {', '.join(names)}")
+
+
 def load_section(path: Path, section: str, cls: type[T]) -> T:
     """Section ``section`` of the params file at ``path`` as a ``cls`` config, with the ``datasets`` entry of the
     file's ``data.dataset`` applied; a key that any dataset's entry sets and ``cls`` lacks is refused by name."""
     try:
         values = read_params_file(path)
-        names = param_names(cls)
-        for dataset, keys in per_dataset_keys(values, section).items():
-            if unknown := [key for key in keys if key not in names]:
-                raise ConfigError(f"unknown key {PER_DATASET}.{dataset}.{section}.{unknown[0]}; section '{section}' "
-                                  f"has: {', '.join(names)}")
+        check_dataset_keys(values, section, cls)
         return from_section(cls, for_dataset(values).get(section), section)
     except ConfigError as error:
         message = str(error)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dqrec.cf.fit import TrainConfig
-from dqrec.configtree import ConfigError, for_dataset, from_section, load_section, read_params_file, to_section
+from dqrec.configtree import ConfigError, check_dataset_keys, for_dataset, from_section, read_params_file, to_section
 from dqrec.data.ingest import IngestConfig
 from dqrec.data.split import SplitConfig
 from dqrec.evaluate.report import EvaluateConfig
@@ -43,11 +43,12 @@ def section_classes() -> dict[str, type]:
 def load_params(path: Path = Path("params.yaml")) -> Params:
     """Every section of a params file, with the ``datasets`` entry of its ``data.dataset`` applied; an unknown
     section or key, in any dataset's entry too, is refused by name."""
-    for name, cls in section_classes().items():
-        load_section(path, name, cls)  # checks every dataset's keys of the section, not only this dataset's
-    values = for_dataset(read_params_file(path))
+    values = read_params_file(path)
     try:
-        return Params(**{name: from_section(cls, values.get(name), name) for name, cls in section_classes().items()})
+        for name, cls in section_classes().items():
+            check_dataset_keys(values, name, cls)  # every dataset's keys, not only those of the dataset that runs
+        sections = for_dataset(values)
+        return Params(**{name: from_section(cls, sections.get(name), name) for name, cls in section_classes().items()})
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
 

@@ -48,7 +48,7 @@ def graph_view(train: pd.DataFrame, n_users: int, n_items: int, dim: int, seed: 
     torch.manual_seed(seed)
     # The spectrum of R̃ decays slowly, so a randomised SVD of width g + 1 mixes the last kept directions with the
     # next ones; twice the width (oversampling) and more power iterations than the text view's pin them down.
-    width = min(2 * (dim + 1), min(n_users, n_items))
+    width = min(2 * (dim + 1), n_users, n_items)
     u, s, v = torch.svd_lowrank(matrix, q=width, niter=10)  # (U, w), (w,), (I, w)
     torch.random.set_rng_state(generator_state)
     u, s, v = u[:, 1:dim + 1], s[1:dim + 1], v[:, 1:dim + 1]  # (U, g), (g,), (I, g)
