@@ -279,7 +279,8 @@ def test_the_readme_deployment_runs_the_pipeline_to_completed_with_its_report(
         assert "Completed" in output.splitlines()[-1] or "Completed" in output
         api = {**env, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_HOME": str(root / ".prefect")}
         artifact = run(["prefect", "artifact", "inspect", "pipeline-report"], root, api).stdout
-        assert "DQRec on ml-100k" in artifact and "stages up to date" in artifact
+        # "stages run", with or without stages up to date: the run is the test's first or follows other tests'.
+        assert "DQRec on ml-100k" in artifact and "stages run" in artifact
     finally:
         # A worker whose server went down with it waits on that server instead of exiting: SIGKILL what SIGTERM
         # left, so that no worker outlives the test.
