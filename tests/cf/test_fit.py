@@ -50,7 +50,8 @@ def test_every_variant_trains_and_selects_an_epoch_on_validation(toy, variant: s
 def test_the_baseline_trains_the_same_under_any_value_of_the_sid_only_keys(toy) -> None:
     train, valid, users, items, sids = toy
     config = FitConfig(model=CFConfig(dim=16, n_negatives=32), epochs=2, patience=2, batch_size=256, progress=False)
-    others = {"feature_towers": ("user",), "sid_dropout": 0.1, "sid_gate": True, "sid_shrinkage": 5.0,
+    others = {"feature_towers": ("item",), "sid_dropout": 0.1, "sid_gate": True, "sid_shrinkage": 5.0,
+              "history_sids": True,
               "neighbour_weight": 0.9, "linkage_loss_weight": 0.5, "min_shared": 1, "max_neighbours": 3}
     assert set(others) == set(SID_ONLY_KEYS)
     model_keys = {key: value for key, value in others.items() if hasattr(config.model, key)}
@@ -174,6 +175,35 @@ def test_sid_shrinkage_weighs_each_entity_sid_inputs_by_its_interactions_in_the_
 def test_a_negative_sid_shrinkage_is_refused() -> None:
     with pytest.raises(ValueError, match="sid_shrinkage: expected κ >= 0"):
         CFConfig(sid_shrinkage=-1.0)
+
+
+def test_history_sids_average_each_history_item_as_the_item_tower_sees_it_leaving_out_the_target(toy) -> None:
+    train, _, users, items, sids = toy
+    config = FitConfig(model=CFConfig(dim=16, n_negatives=32, sid_features=True, history_sids=True))
+    model = seeded_model(train, users, items, sids, config).eval()
+    everyone = torch.arange(len(users))
+    targets = model.histories[:, 0] - 1  # (U,) each user's first history item, left out as a training target is
+    with torch.no_grad():
+        history = model.histories  # (U, H) item id + 1, 0 pads
+        keep = ((history > 0) & (history != (targets + 1).unsqueeze(1))).float()  # (U, H)
+        items_seen = model.item_embedding(history) + model.item_sids(  # (U·H, D) -> (U, H, D)
+            model.item_codes_table[(history - 1).clamp(min=0)].flatten(0, 1)).unflatten(0, history.shape)
+        behaviour = (keep.unsqueeze(-1) * items_seen).sum(1) / keep.sum(1, keepdim=True).clamp(min=1)  # (U, D)
+        g = config.model.history_weight
+        assert model.user_attributes(model.user_tokens) is None  # the toy's users have no attributes
+        expected = ((1 - g) * model.user_embedding(everyone) + g * model.history_projection(behaviour)
+                    + model.user_sids(model.user_codes_table))
+        assert torch.allclose(model.user_vectors(everyone, masked_items=targets), F.normalize(expected, dim=-1),
+                              atol=1e-6)
+        # Off, the history is ids alone: the same model's user vectors move.
+        model.config = replace(config.model, history_sids=False)
+        assert not torch.allclose(model.user_vectors(everyone, masked_items=targets), F.normalize(expected, dim=-1),
+                                  atol=1e-4)
+
+
+def test_history_sids_without_the_item_sid_tower_are_refused() -> None:
+    with pytest.raises(ValueError, match="history_sids: .*feature_towers must include item"):
+        CFConfig(history_sids=True, feature_towers=("user",))
 
 
 def test_vector_dropout_drops_whole_vectors_while_training_only() -> None:

@@ -9,7 +9,9 @@ per row, so that the ID path must rank on its own too. With ``sid_gate``, each S
 own learnt gate that starts at zero: at initialisation the model is the baseline, and the SIDs enter only as far
 as training finds them useful. With ``sid_shrinkage`` κ > 0, an entity's SID inputs are weighted by κ / (κ + n), n
 its known interactions: a shrinkage prior, under which the shared codes speak for entities with little behaviour of
-their own and fall silent for those whose ID embedding has plenty.
+their own and fall silent for those whose ID embedding has plenty. With ``history_sids``, the user tower's history
+aggregate averages each history item as the item tower sees it, e_i + Σ_l S_l(c_l(i)): a user whose items are rare
+reads their shared codes, which other users' interactions have trained.
 Both L2-normalised, scored by cosine. Losses:
 - ``ccl`` (SimpleX's cosine contrastive loss): (1 - cos(u, i⁺)) + w · mean_j max(0, cos(u, j⁻) - margin)
 - ``softmax``: sampled softmax over each positive, the shared uniform negatives and (optionally) the batch's other
@@ -33,7 +35,7 @@ from torch import nn
 
 from dqrec.configtree import runtime
 from dqrec.evaluate.ranking import UserItems, ranking_metrics, top_k
-from dqrec.represent.encoder import AttributeEmbedding, TokenTablesFollowTheModule, history_mean
+from dqrec.represent.encoder import AttributeEmbedding, TokenTablesFollowTheModule, history_mean, history_weights
 from dqrec.training import EmbeddingGradients, adam, manual_step, uses_sparse_embeddings
 
 SELECTION_METRIC = "val_ndcg@20"  # checkpoints are chosen on this, and on nothing measured on test
@@ -55,6 +57,7 @@ class CFConfig:
     sid_dropout: float = 0.5  # while training, the chance of dropping each SID input of a tower (per row)
     sid_gate: bool = False  # a learnt gate per SID input (each level's code embedding, the neighbour mean), from 0
     sid_shrinkage: float = 0.0  # κ: an entity's SID inputs weigh κ / (κ + its interactions) (0: weight 1 for all)
+    history_sids: bool = False  # the user's history aggregate adds its items' SID code embeddings (the item tower's)
     linkage: bool = runtime(False)  # linkage augmentation: neighbour aggregation + auxiliary loss (the variant)
     history_weight: float = 0.2  # 1 - g: share of the behaviour aggregate in the user vector
     history_dropout: float = 0.7  # while training, the chance of leaving each history item out of the aggregate
@@ -81,6 +84,9 @@ class CFConfig:
                 raise ValueError(f"{name}: expected a probability in [0, 1), got {rate}")
         if self.sid_shrinkage < 0:
             raise ValueError(f"sid_shrinkage: expected κ >= 0 (0: off), got {self.sid_shrinkage}")
+        if self.history_sids and "item" not in self.feature_towers:
+            raise ValueError("history_sids: reads the item tower's SID code embeddings, so feature_towers must include"
+                             f" item; got {list(self.feature_towers)}")
 
 
 def shrinkage_weights(interactions: torch.Tensor, kappa: float) -> torch.Tensor:
@@ -125,6 +131,15 @@ class SidTower(nn.Module):
         if self.gates is not None:
             embedded = embedded * self.gates  # (L, 1) broadcast over rows and dimensions
         return vector_dropout(embedded, self.dropout, self.training).sum(1)
+
+    def bag(self, codes: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:  # (B, H, L), (B, H) -> (B, D)
+        """Σ_h weights[h] Σ_l S_l(codes[h, l]) [· gate_l]: the weighted bag of a row's entities' code embeddings,
+        summed as it gathers (as ``history_mean``); no SID dropout, as the bag's entries are dropped already."""
+        total = 0
+        for level, table in enumerate(self.levels):
+            level_bag = F.embedding_bag(codes[..., level], table.weight, mode="sum", per_sample_weights=weights)
+            total = total + (level_bag * self.gates[level] if self.gates is not None else level_bag)
+        return total
 
 
 class TwoTowerCF(TokenTablesFollowTheModule, L.LightningModule):
@@ -219,6 +234,9 @@ class TwoTowerCF(TokenTablesFollowTheModule, L.LightningModule):
     def user_vectors(self, users: torch.Tensor, masked_items: torch.Tensor | None = None) -> torch.Tensor:
         history = drop_entries(self.histories[users], self.config.history_dropout, self.training)  # (B, H)
         behaviour = history_mean(self.item_embedding, history, masked_items)  # (B, D)
+        if self.config.history_sids and self.item_sids is not None:
+            codes = self.item_codes_table[(history - 1).clamp(min=0)]  # (B, H, L); pads get weight 0
+            behaviour = behaviour + self.item_sids.bag(codes, history_weights(history, masked_items))
         g = self.config.history_weight
         vectors = (1 - g) * self.user_embedding(users) + g * self.history_projection(behaviour)
         if (attributes := self.user_attributes({k: v[users] for k, v in self.user_tokens.items()})) is not None:

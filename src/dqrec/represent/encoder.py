@@ -48,13 +48,18 @@ def history_mean(table: nn.Embedding, history: torch.Tensor, masked_items: torch
     """Mean embedding of each row's history items (B, H) of item id + 1, 0 padding, leaving out the row's
     ``masked_items`` (B,) (its training target, which must not predict itself) -> (B, D). ``offset`` is added
     to the history before the lookup: -1 for a table with no padding row."""
+    # A weighted bag sums as it gathers: the (B, H, D) lookup is never materialised, forward or backward.
+    return F.embedding_bag((history + offset).clamp(min=0), table.weight, mode="sum",
+                           per_sample_weights=history_weights(history, masked_items), sparse=table.sparse)
+
+
+def history_weights(history: torch.Tensor, masked_items: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, H) history of item id + 1, 0 padding -> (B, H) weights of its mean: 1 / (kept entries) on each kept
+    entry, 0 on pads and on the row's ``masked_items`` (B,)."""
     keep = history > 0
     if masked_items is not None:
         keep &= history != (masked_items + 1).unsqueeze(1)
-    weights = keep / keep.sum(1, keepdim=True).clamp(min=1)  # (B, H), 0 on pads and masked items
-    # A weighted bag sums as it gathers: the (B, H, D) lookup is never materialised, forward or backward.
-    return F.embedding_bag((history + offset).clamp(min=0), table.weight, mode="sum", per_sample_weights=weights,
-                           sparse=table.sparse)
+    return keep / keep.sum(1, keepdim=True).clamp(min=1)
 
 
 class AttributeEmbedding(nn.Module):
