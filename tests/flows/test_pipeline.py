@@ -62,6 +62,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["pretrain"]["epochs"] = 2  # the chain is under test here, not the models
     params["train"]["epochs"] = 2
+    # ml-100k's own entry would replace these (and the `-S train.epochs=1` below): its training budget goes too.
+    params["datasets"]["ml-100k"].pop("train")
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "snapshot"]):
         run(command, root, env)
