@@ -139,6 +139,26 @@ def test_a_datasets_entry_replaces_keys_only_where_data_dataset_names_it(tmp_pat
     assert for_dataset(params, "ml-100k")["train"]["dropout"] == params["train"]["dropout"]
 
 
+def test_a_stage_names_the_section_keys_its_datasets_entry_overrides(tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    # `dvc exp run -S train.epochs=5` writes into the section; a dataset whose entry sets epochs keeps its own.
+    params = committed_sections() | {PER_DATASET: {"ml-100k": {"train": {"epochs": 7, "dropout": 0.1}}}}
+    params["train"] |= {"epochs": 5}
+    path = write_params(tmp_path, params)
+
+    with caplog.at_level("INFO", logger="dqrec.configtree"):
+        assert load_section(path, "train", section_classes()["train"]).fit.epochs == 7
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "dqrec.configtree"]
+    assert "datasets.ml-100k replaces train.epochs 5 with 7, train.dropout 0.3 with 0.1" in message
+    assert "datasets.ml-100k.train.KEY" in message
+
+    caplog.clear()
+    params["data"]["dataset"] = "ml-1m"  # another dataset's entry changes nothing here, and says nothing
+    with caplog.at_level("INFO", logger="dqrec.configtree"):
+        assert load_section(write_params(tmp_path, params), "train", section_classes()["train"]).fit.epochs == 5
+    assert not [r for r in caplog.records if r.name == "dqrec.configtree"]
+
+
 @pytest.mark.parametrize(("entry", "expected"), [
     ({"ml-1m": {"trian": {"dropout": 0.1}}}, r"unknown section datasets\.ml-1m\.trian \(did you mean "
                                              r"datasets\.ml-1m\.train\?\)"),

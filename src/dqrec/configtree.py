@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -26,6 +27,7 @@ from typing import Any, TypeVar
 import yaml
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # params.yaml's sections, in order (dqrec.params.Params has one field each; a test keeps them equal).
 SECTIONS = ("data", "split", "pretrain", "svd", "quantize", "train", "evaluate", "trainer")
@@ -217,6 +219,16 @@ def for_dataset(values: Mapping[str, Any], dataset: str | None = None) -> dict[s
     return sections
 
 
+def replaced_by_dataset(values: Mapping[str, Any], section: str) -> dict[str, tuple[Any, Any]]:
+    """The keys of ``section`` whose value the ``datasets`` entry of ``data.dataset`` changes, each as (the
+    section's value, the entry's): what a ``-S`` of the section key, which DVC writes into the section, will not
+    change for that dataset."""
+    name = (values.get("data") or {}).get("dataset")
+    entry = ((values.get(PER_DATASET) or {}).get(name) or {}).get(section) or {}
+    own = values.get(section) or {}
+    return {key: (own[key], value) for key, value in entry.items() if key in own and own[key] != value}
+
+
 def per_dataset_keys(values: Mapping[str, Any], section: str) -> dict[str, list[str]]:
     """Per dataset of the ``datasets`` section, the keys it sets in ``section`` (for checking them by name)."""
     return {str(dataset): list((sections or {}).get(section) or {})
@@ -238,10 +250,16 @@ def load_section(path: Path, section: str, cls: type[T]) -> T:
     try:
         values = read_params_file(path)
         check_dataset_keys(values, section, cls)
-        return from_section(cls, for_dataset(values).get(section), section)
+        config = from_section(cls, for_dataset(values).get(section), section)
     except ConfigError as error:
         message = str(error)
         raise ConfigError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+    if replaced := replaced_by_dataset(values, section):
+        dataset = values["data"]["dataset"]
+        log.info("%s: %s.%s replaces %s (set %s.%s.KEY to change them for %s)", path, PER_DATASET, dataset,
+                 ", ".join(f"{section}.{key} {own!r} with {value!r}" for key, (own, value) in replaced.items()),
+                 PER_DATASET, f"{dataset}.{section}", dataset)
+    return config
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
