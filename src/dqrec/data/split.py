@@ -76,8 +76,8 @@ def tie_broken_shares(splits: dict[str, pd.DataFrame]) -> dict[str, float]:
     rows = pd.concat([frame[["user_id", "timestamp"]].assign(split=name) for name, frame in splits.items()],
                      ignore_index=True)
     spanning = rows.groupby(["user_id", "timestamp"], sort=False)["split"].transform("nunique").to_numpy() > 1
-    return {name: float(spanning[(rows["split"] == name).to_numpy()].mean()) if (rows["split"] == name).any()
-            else 0.0 for name in splits}
+    in_split = {name: (rows["split"] == name).to_numpy() for name in splits}
+    return {name: float(spanning[mask].mean()) if mask.any() else 0.0 for name, mask in in_split.items()}
 
 
 def _per_user(sizes: np.ndarray, ratio: float) -> np.ndarray:
