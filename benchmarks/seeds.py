@@ -174,11 +174,18 @@ class SeedRuns:
             rows.append(series.reindex(users if users is not None else series.index).to_numpy())
         return np.stack(rows)
 
-    def sparsest_users(self) -> np.ndarray:
-        """The sparsest fifth of the evaluated users by train interactions (the same in every seed: one split)."""
+    def activity_fifths(self) -> list[tuple[np.ndarray, int]]:
+        """The evaluated users in fifths by train interactions, sparsest first (the same in every seed: one split),
+        each with the most train interactions a user of it has."""
         first = self.per_user[0]
         users = first[first["variant"] == self.variants[0]]
-        return users["user_id"].to_numpy()[quintiles(users["train_interactions"].to_numpy()) == 0]
+        ids, activity = users["user_id"].to_numpy(), users["train_interactions"].to_numpy()
+        fifths = quintiles(activity)
+        return [(ids[fifths == k], int(activity[fifths == k].max())) for k in range(fifths.max() + 1)]
+
+    def sparsest_users(self) -> np.ndarray:
+        """The sparsest fifth of the evaluated users by train interactions."""
+        return self.activity_fifths()[0][0]
 
 
 def summary(runs: SeedRuns) -> dict:
@@ -205,6 +212,11 @@ def summary(runs: SeedRuns) -> dict:
             seeds[metric] = paired_comparison(base, mine)._asdict() | {"wins": int((mine > base).sum()),
                                                                       "per_seed": (mine - base).tolist()}
         result["against_base"][variant]["seeds"] = seeds
+        # Where along activity the variant's gain lies: each fifth of users paired, sparsest first.
+        result.setdefault("by_activity_fifth", {})[variant] = [
+            {"max_train_interactions": most} | paired_comparison(runs.values(BASELINE, "ndcg@20", users),
+                                                                 runs.values(variant, "ndcg@20", users))._asdict()
+            for users, most in runs.activity_fifths()]
     return result
 
 

@@ -5,9 +5,9 @@
     python -m tools.results readme     # rewrite every results block of README.md and docs/ from results/
 
 Blocks (``<!-- results:KIND:start -->`` ... ``end``): ``headline`` (README: the over-seeds comparisons run at
-today's params.yaml), ``seeds`` (every over-seeds comparison), ``comparison`` (single-run base / full pairs named in
-results/comparisons.yaml; a pair whose params differ in anything the baseline reads is refused), ``evaluate`` and
-``quantize`` (every snapshot).
+today's params.yaml), ``activity`` (their gain fifth by fifth of users), ``seeds`` (every over-seeds comparison),
+``comparison`` (single-run base / full pairs named in results/comparisons.yaml; a pair whose params differ in
+anything the baseline reads is refused), ``evaluate`` and ``quantize`` (every snapshot).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ EVAL_START, EVAL_END = "<!-- results:evaluate:start -->", "<!-- results:evaluate
 COMPARISON_START, COMPARISON_END = "<!-- results:comparison:start -->", "<!-- results:comparison:end -->"
 SEEDS_START, SEEDS_END = "<!-- results:seeds:start -->", "<!-- results:seeds:end -->"
 HEADLINE_START, HEADLINE_END = "<!-- results:headline:start -->", "<!-- results:headline:end -->"
+ACTIVITY_START, ACTIVITY_END = "<!-- results:activity:start -->", "<!-- results:activity:end -->"
 # The datasets the headline table has a row for, measured or not.
 HEADLINE_DATASETS = ("ml-100k", "ml-1m", "lightgcn-gowalla", "amazon-beauty-s3rec", "amazon-scientific-lcrec")
 # What a seeds comparison differs in from params.yaml by design: its dataset, variants and seeds.
@@ -277,12 +278,9 @@ def _at_current_params(comparison: Path, params: Path) -> bool:
     return not [k for k in differing if k not in PER_SEEDS_RUN_PARAMS]
 
 
-def headline_table(results: Path = RESULTS_DIR / "seeds", params: Path = PARAMS) -> str:
-    """Full against base per dataset, over seeds (two at least), from the comparisons run at today's params.yaml
-    (the largest where there are several); a dataset without one says so."""
-    rows = ["| dataset | seeds | test NDCG@20, base | test NDCG@20, full | Δ NDCG@20 (p) | Δ Recall@20 (p) | "
-            "sparsest fifth: Δ NDCG@20 (p) | seeds full won |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+def headline_comparisons(results: Path = RESULTS_DIR / "seeds", params: Path = PARAMS) -> dict[str, dict[str, Any]]:
+    """Per dataset, the over-seeds comparison of full against base (two seeds at least) run at today's params.yaml,
+    the largest where there are several, as its summary.json with its folder's name."""
     current: dict[str, dict[str, Any]] = {}
     for path in sorted(results.glob("*/summary.json")) if results.is_dir() else []:
         result = json.loads(path.read_text())
@@ -291,6 +289,15 @@ def headline_table(results: Path = RESULTS_DIR / "seeds", params: Path = PARAMS)
             best = current.get(result["dataset"])
             if best is None or len(result["seeds"]) > len(best["seeds"]):
                 current[result["dataset"]] = result | {"name": path.parent.name}
+    return current
+
+
+def headline_table(results: Path = RESULTS_DIR / "seeds", params: Path = PARAMS) -> str:
+    """Full against base per dataset from ``headline_comparisons``; a dataset without one says so."""
+    rows = ["| dataset | seeds | test NDCG@20, base | test NDCG@20, full | Δ NDCG@20 (p) | Δ Recall@20 (p) | "
+            "sparsest fifth: Δ NDCG@20 (p) | seeds full won |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    current = headline_comparisons(results, params)
     for dataset in HEADLINE_DATASETS:
         if dataset not in current:
             rows.append(f"| {dataset} | – | not yet compared over seeds at these params (`docs/results.md` has "
@@ -306,13 +313,32 @@ def headline_table(results: Path = RESULTS_DIR / "seeds", params: Path = PARAMS)
     return "\n".join(rows)
 
 
+def activity_table(results: Path = RESULTS_DIR / "seeds", params: Path = PARAMS) -> str:
+    """The headline comparisons' gain in test NDCG@20 fifth by fifth of users by train interactions, sparsest
+    first: where along activity the SIDs help."""
+    rows = ["| dataset | seeds | fifth 1 (sparsest) | fifth 2 | fifth 3 | fifth 4 | fifth 5 (densest) |",
+            "|---|---:|" + "---:|" * 5]
+    current = headline_comparisons(results, params)
+    for dataset, result in ((name, current[name]) for name in HEADLINE_DATASETS if name in current):
+        fifths = result.get("by_activity_fifth", {}).get("full")
+        if fifths is None:  # a summary.json written before the fifths were: `--summarise` rewrites it
+            rows.append(f"| {dataset} (`{result['name']}`) | {len(result['seeds'])} | not summarised by fifth "
+                        f"(`python -m benchmarks.seeds --summarise results/seeds/{result['name']}`) | | | | |")
+            continue
+        rows.append(f"| {dataset} (`{result['name']}`) | {len(result['seeds'])} | "
+                    + " | ".join(f"≤ {fifth['max_train_interactions']}: {_paired(fifth)}" for fifth in fifths)
+                    + " |")
+    return "\n".join(rows)
+
+
 def rewrite_document(document: Path, results: Path = RESULTS_DIR, params: Path = PARAMS) -> None:
     """Fill every results block ``document`` holds from ``results``; a document with none is refused."""
     blocks = {(START, END): lambda: tables(results),
               (EVAL_START, EVAL_END): lambda: evaluation_table(results, params),
               (COMPARISON_START, COMPARISON_END): lambda: comparison_table(results),
               (SEEDS_START, SEEDS_END): lambda: seeds_table(results / "seeds"),
-              (HEADLINE_START, HEADLINE_END): lambda: headline_table(results / "seeds", params)}
+              (HEADLINE_START, HEADLINE_END): lambda: headline_table(results / "seeds", params),
+              (ACTIVITY_START, ACTIVITY_END): lambda: activity_table(results / "seeds", params)}
     text = document.read_text()
     present = [(start, end) for start, end in blocks if start in text]
     if not present:

@@ -57,6 +57,10 @@ def test_the_summary_averages_seeds_and_finds_a_gain_only_the_sparse_users_have(
     over_seeds = result["against_base"]["full"]["seeds"]["recall@20"]
     assert over_seeds["wins"] == 3 and over_seeds["per_seed"] == pytest.approx([0.02] * 3)
     assert over_seeds["p_value"] == pytest.approx(2 / 8, abs=0.03)  # 3 seeds: the smallest p there is
+    fifths = result["by_activity_fifth"]["full"]  # NDCG@20, fifth by fifth
+    assert [f["max_train_interactions"] for f in fifths] == [40, 80, 120, 160, 200]
+    assert fifths[0]["difference"] == pytest.approx(0.05) and fifths[0]["p_value"] < 0.001
+    assert [f["difference"] for f in fifths[1:]] == pytest.approx([0.0] * 4)
     shown = table(result)
     assert "toy: 3 seeds (2025-2027)" in shown and "sparsest fifth (40 users)" in shown
 

@@ -10,6 +10,8 @@ import yaml
 
 from dqrec.layout import Workspace
 from tools.results import (
+    ACTIVITY_END,
+    ACTIVITY_START,
     COMPARISON_END,
     COMPARISON_START,
     DOCUMENTS,
@@ -206,6 +208,28 @@ def test_the_headline_shows_per_dataset_the_largest_comparison_at_todays_params(
     assert rows[1].startswith("| ml-1m | – | not yet compared over seeds at these params")  # its lr differs
     assert rows[2].startswith("| lightgcn-gowalla | – |")  # one seed is a screen
     assert len(rows) == 5  # one per dataset
+
+
+def test_the_activity_block_shows_the_headline_comparisons_fifth_by_fifth(tmp_path: Path) -> None:
+    params = {"data": {"dataset": "ml-100k"}, "train": {"seed": 1, "lr": 0.003}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    seeds_comparison(tmp_path / "seeds" / "large", "ml-100k", [1, 2, 3], params)
+    summary_path = tmp_path / "seeds" / "large" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    fifths = [{"max_train_interactions": n, "relative": gain, "p_value": 0.5} for n, gain in
+              zip([23, 40, 75, 138, 589], [-0.057, 0.041, 0.0, 0.02, 0.06], strict=True)]
+    summary_path.write_text(json.dumps(summary | {"by_activity_fifth": {"full": fifths}}))
+    seeds_comparison(tmp_path / "seeds" / "older", "ml-1m", [1, 2, 3], params)  # summarised before the fifths
+    document = tmp_path / "results.md"
+    document.write_text(f"{ACTIVITY_START}\n{ACTIVITY_END}\n")
+
+    rewrite_document(document, tmp_path, tmp_path / "params.yaml")
+
+    rows = [line for line in document.read_text().splitlines() if line.startswith("| ")][1:]
+    assert rows[0] == ("| ml-100k (`large`) | 3 | ≤ 23: -5.7 % (p 0.500) | ≤ 40: +4.1 % (p 0.500) | "
+                       "≤ 75: +0.0 % (p 0.500) | ≤ 138: +2.0 % (p 0.500) | ≤ 589: +6.0 % (p 0.500) |")
+    assert "not summarised by fifth (`python -m benchmarks.seeds --summarise results/seeds/older`)" in rows[1]
+    assert len(rows) == 2  # datasets without a headline comparison have no row
 
 
 def test_the_headline_reads_todays_params_as_each_dataset_runs_them(tmp_path: Path) -> None:
