@@ -67,7 +67,9 @@ def run_seed(root: Path, seed: int, env: dict[str, str], out: Path) -> float:
     """One pipeline run at ``seed`` in workspace ``root``; its results copied to ``out``. Returns seconds."""
     set_seed(root, seed)
     start = time.perf_counter()
-    with open(root / f"seed-{seed}.log", "w") as log:
+    log_path = root / f"seed-{seed}.log"
+    print(f"  seed {seed}: every stage's output in {log_path}", flush=True)
+    with open(log_path, "w", buffering=1) as log:  # line by line, so that `tail -f` follows a long stage
         process = subprocess.Popen([sys.executable, "-m", "flows.pipeline"], cwd=root, env=env, text=True,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         for line in process.stdout:
@@ -75,7 +77,7 @@ def run_seed(root: Path, seed: int, env: dict[str, str], out: Path) -> float:
             if "Running stage" in line or "on test" in line:
                 print(f"  seed {seed} {time.perf_counter() - start:6.0f} s  {line.strip()}", flush=True)
     if process.wait() != 0:
-        sys.exit(f"seed {seed}: the pipeline failed; its log: {root / f'seed-{seed}.log'}")
+        sys.exit(f"seed {seed}: the pipeline failed; its log: {log_path}")
     save_run(Workspace(root), out)
     return time.perf_counter() - start
 
