@@ -16,10 +16,11 @@ run's validation and test metrics, its per-user test metrics and its params are 
 ``results/seeds/<name>/seed-<s>/``. The table: per variant, mean ± std over seeds of validation NDCG@20 (what
 selection may look at) and test Recall@20 / NDCG@20; then each variant against the baseline, paired over users
 (each user's difference averaged over the seeds, then a paired bootstrap interval and a sign-flip test,
-``dqrec.evaluate.paired``), over all users and over the sparsest fifth (by train interactions); and paired over
-seeds (each seed's mean metric, base and variant of one seed paired): how many seeds the variant wins and the
-sign-flip p over seeds. The users' test holds the seeds fixed; the seeds' test asks whether another draw of seeds
-would agree, and with few seeds it cannot go below 2 / 2^S (0.0625 for 5 seeds).
+``dqrec.evaluate.paired``), over all users and over the sparsest fifth (by train interactions; summary.json also
+pairs NDCG@20 in each fifth, ``by_activity_fifth``); and paired over seeds (each seed's mean metric, base and
+variant of one seed paired): how many seeds the variant wins and the sign-flip p over seeds. The users' test holds
+the seeds fixed; the seeds' test asks whether another draw of seeds would agree, and with few seeds it cannot go
+below 2 / 2^S (0.0625 for 5 seeds).
 
 The baseline reads no SIDs, and each variant is seeded afresh (``seeded_model``), so a seed's base run depends
 only on the params that shape the baseline (``tools.results.shapes_the_baseline``: all but the pretrain, svd and
