@@ -184,7 +184,7 @@ class SeedRuns:
         users = first[first["variant"] == self.variants[0]]
         ids, activity = users["user_id"].to_numpy(), users["train_interactions"].to_numpy()
         fifths = quintiles(activity)
-        return [(ids[fifths == k], int(activity[fifths == k].max())) for k in range(fifths.max() + 1)]
+        return [(ids[fifths == k], int(activity[fifths == k].max())) for k in np.unique(fifths)]  # none empty
 
     def sparsest_users(self) -> np.ndarray:
         """The sparsest fifth of the evaluated users by train interactions."""
