@@ -279,6 +279,10 @@ def table(result: dict) -> str:
             users = tests[METRICS[0]]["users"]
             lines.append(f"  {group.replace('_', ' ')} ({users} users)".ljust(30)
                          + "   ".join(f"{metric} {_cell(tests[metric])}" for metric in METRICS))
+        if fifths := result.get("by_activity_fifth", {}).get(variant):
+            lines.append("  ndcg@20 by fifth of users (≤ n train interactions): " + "   ".join(
+                f"≤ {fifth['max_train_interactions']} {fifth['relative']:+.1%} p={fifth['p_value']:.3f}"
+                for fifth in fifths))
     return "\n".join(lines)
 
 

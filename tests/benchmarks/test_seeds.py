@@ -63,6 +63,7 @@ def test_the_summary_averages_seeds_and_finds_a_gain_only_the_sparse_users_have(
     assert [f["difference"] for f in fifths[1:]] == pytest.approx([0.0] * 4)
     shown = table(result)
     assert "toy: 3 seeds (2025-2027)" in shown and "sparsest fifth (40 users)" in shown
+    assert "≤ 40 +" in shown and "≤ 200 +0.0% p=1.000" in shown  # the fifths' line: the gain is in the first
 
 
 def test_two_settings_of_one_variant_are_compared_on_their_common_seeds(tmp_path: Path) -> None:
