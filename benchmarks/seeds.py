@@ -186,10 +186,6 @@ class SeedRuns:
         fifths = quintiles(activity)
         return [(ids[fifths == k], int(activity[fifths == k].max())) for k in np.unique(fifths)]  # none empty
 
-    def sparsest_users(self) -> np.ndarray:
-        """The sparsest fifth of the evaluated users by train interactions."""
-        return self.activity_fifths()[0][0]
-
 
 def summary(runs: SeedRuns) -> dict:
     """Mean ± std per variant and every variant against the baseline, paired over users (the table's numbers)."""
@@ -203,7 +199,8 @@ def summary(runs: SeedRuns) -> dict:
             per_seed = runs.values(variant, metric, all_users).mean(1)  # (seeds,)
             entry[metric] = [float(per_seed.mean()), float(per_seed.std(ddof=1)) if len(per_seed) > 1 else 0.0]
         result["variants"][variant] = entry
-    groups = {"all": all_users, "sparsest_fifth": runs.sparsest_users()}
+    fifths = runs.activity_fifths()
+    groups = {"all": all_users, "sparsest_fifth": fifths[0][0]}
     for variant in (v for v in runs.variants if v != BASELINE):
         result["against_base"][variant] = {
             group: {metric: paired_comparison(runs.values(BASELINE, metric, users),
@@ -219,7 +216,7 @@ def summary(runs: SeedRuns) -> dict:
         result.setdefault("by_activity_fifth", {})[variant] = [
             {"max_train_interactions": most} | paired_comparison(runs.values(BASELINE, "ndcg@20", users),
                                                                  runs.values(variant, "ndcg@20", users))._asdict()
-            for users, most in runs.activity_fifths()]
+            for users, most in fifths]
     return result
 
 

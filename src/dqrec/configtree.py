@@ -219,14 +219,10 @@ def for_dataset(values: Mapping[str, Any], dataset: str | None = None) -> dict[s
     return sections
 
 
-def replaced_by_dataset(values: Mapping[str, Any], section: str) -> dict[str, tuple[Any, Any]]:
-    """The keys of ``section`` whose value the ``datasets`` entry of ``data.dataset`` changes, each as (the
-    section's value, the entry's): what a ``-S`` of the section key, which DVC writes into the section, will not
-    change for that dataset."""
-    name = (values.get("data") or {}).get("dataset")
-    entry = ((values.get(PER_DATASET) or {}).get(name) or {}).get(section) or {}
-    own = values.get(section) or {}
-    return {key: (own[key], value) for key, value in entry.items() if key in own and own[key] != value}
+def replaced_keys(written: Mapping[str, Any], run: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The keys of a section as written whose value differs in the section as run (``for_dataset``'s), each as
+    (written, run): what a ``-S`` of the section key, which DVC writes into the section, will not change."""
+    return {key: (value, run[key]) for key, value in written.items() if key in run and run[key] != value}
 
 
 def per_dataset_keys(values: Mapping[str, Any], section: str) -> dict[str, list[str]]:
@@ -250,11 +246,12 @@ def load_section(path: Path, section: str, cls: type[T]) -> T:
     try:
         values = read_params_file(path)
         check_dataset_keys(values, section, cls)
-        config = from_section(cls, for_dataset(values).get(section), section)
+        run = for_dataset(values).get(section) or {}
+        config = from_section(cls, run, section)
     except ConfigError as error:
         message = str(error)
         raise ConfigError(message if message.startswith(str(path)) else f"{path}: {message}") from None
-    if replaced := replaced_by_dataset(values, section):
+    if replaced := replaced_keys(values.get(section) or {}, run):
         dataset = values["data"]["dataset"]
         log.info("%s: %s.%s replaces %s (set %s.%s.KEY to change them for %s)", path, PER_DATASET, dataset,
                  ", ".join(f"{section}.{key} {own!r} with {value!r}" for key, (own, value) in replaced.items()),
