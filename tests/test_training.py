@@ -1,10 +1,24 @@
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from dqrec.training import SPARSE_ABOVE_ROWS, pairs_loader, uses_sparse_embeddings
+from dqrec.training import (
+    SPARSE_ABOVE_ROWS,
+    busy_and_total_ticks,
+    busy_cores,
+    contention_warning,
+    pairs_loader,
+    uses_sparse_embeddings,
+    warn_if_cores_are_busy,
+)
 
 
 @pytest.mark.parametrize("shuffle", [True, False])
@@ -39,3 +53,40 @@ def test_auto_turns_to_sparse_embeddings_above_the_row_bound_and_never_with_weig
     assert uses_sparse_embeddings("sparse", 10, 0.0) and not uses_sparse_embeddings("dense", 10**7, 0.0)
     with pytest.raises(ValueError, match="sparse cannot apply weight_decay"):
         uses_sparse_embeddings("sparse", 10, 1e-4)
+
+
+def test_proc_stat_ticks_count_idle_and_iowait_as_idle_and_guest_time_once() -> None:
+    #                           user nice system idle iowait irq softirq steal guest guest_nice
+    busy, total = busy_and_total_ticks("cpu  100 5 50 800 40 1 2 2 30 0")
+    assert (busy, total) == (160, 1000)
+    with pytest.raises(ValueError, match="aggregate 'cpu' line"):
+        busy_and_total_ticks("cpu0 100 5 50 800 40 1 2 2 30 0")
+
+
+def test_training_threads_that_do_not_fit_beside_the_busy_cores_are_named() -> None:
+    assert contention_warning(busy=0.2, threads=2, cores=2) is None
+    assert contention_warning(busy=4.0, threads=8, cores=16) is None
+    message = contention_warning(busy=1.6, threads=2, cores=2)
+    assert message is not None and message.startswith("1.6 of this machine's 2 cores were busy")
+    assert "on 2 threads" in message and "one pipeline or experiment at a time" in message
+
+
+def test_no_proc_stat_means_no_measurement(tmp_path: Path) -> None:
+    assert busy_cores(0.01, tmp_path / "stat") is None
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="no /proc/stat to measure the machine's load from")
+def test_a_machine_kept_busy_by_other_processes_gets_the_warning(caplog: pytest.LogCaptureFixture) -> None:
+    cores = os.cpu_count() or 1
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+    try:
+        measured = busy_cores(0.5)
+        warn_if_cores_are_busy.cache_clear()
+        with caplog.at_level(logging.WARNING, logger="dqrec.training"):
+            warn_if_cores_are_busy()
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    assert measured is not None and measured > cores / 2
+    assert "cores were busy with other work" in caplog.text

@@ -4,18 +4,23 @@ Trainer is built (from params.yaml's ``trainer`` section), the best-epoch keeper
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from pathlib import Path
 
 import lightning as L
 import pandas as pd
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+log = logging.getLogger(__name__)
 
 
 class Accelerator(StrEnum):
@@ -68,11 +73,60 @@ def device_of(config: TrainerConfig) -> torch.device:
     return torch.device("cpu")
 
 
+def busy_and_total_ticks(proc_stat_line: str) -> tuple[int, int]:
+    """(busy, total) clock ticks of the aggregate ``cpu`` line of /proc/stat: ``cpu user nice system idle iowait
+    irq softirq steal guest guest_nice``. Idle and iowait are the idle ticks; guest time is counted inside user and
+    nice already, so only the first eight fields add up to the total."""
+    name, *fields = proc_stat_line.split()
+    if name != "cpu" or len(fields) < 4:
+        raise ValueError(f"/proc/stat: expected the aggregate 'cpu' line, got {proc_stat_line[:80]!r}")
+    ticks = [int(field) for field in fields[:8]]
+    idle = sum(ticks[3:5])
+    return sum(ticks) - idle, sum(ticks)
+
+
+def busy_cores(sample_seconds: float = 0.5, proc_stat: Path = Path("/proc/stat")) -> float | None:
+    """How many cores' worth of CPU the machine spends over ``sample_seconds`` while the calling thread sleeps:
+    the load of every other process (and of this one's other threads). None where /proc/stat is not there."""
+    try:
+        before = busy_and_total_ticks(proc_stat.read_text().split("\n", 1)[0])
+        time.sleep(sample_seconds)
+        after = busy_and_total_ticks(proc_stat.read_text().split("\n", 1)[0])
+    except OSError:
+        return None
+    elapsed = after[1] - before[1]
+    return None if elapsed <= 0 else (os.cpu_count() or 1) * (after[0] - before[0]) / elapsed
+
+
+def contention_warning(busy: float, threads: int, cores: int) -> str | None:
+    """What to tell a user whose CPU training starts on ``threads`` threads while other work keeps ``busy`` of the
+    machine's ``cores`` cores busy, or None when the threads fit beside it (half a core of slack for the odd
+    background task)."""
+    if busy + threads <= cores + 0.5:
+        return None
+    return (f"{busy:.1f} of this machine's {cores} cores were busy with other work as CPU training started on "
+            f"{threads} threads: trainings that share cores slow each other far more than their number (an ml-100k "
+            "epoch took 0.9 s alone and about 30 s beside another training; the results stay the same). Run one "
+            "pipeline or experiment at a time (docs/running.md, Determinism).")
+
+
+@functools.cache
+def warn_if_cores_are_busy() -> None:
+    """Once per process: sample the machine's load before the first CPU training and warn if it competes."""
+    busy = busy_cores()
+    message = None if busy is None else contention_warning(busy, torch.get_num_threads(), os.cpu_count() or 1)
+    if message:
+        log.warning(message)
+
+
 def build_trainer(config: TrainerConfig, max_epochs: int, callbacks: list[L.Callback], progress: bool,
                   num_sanity_val_steps: int = 0) -> L.Trainer:
     """The pipeline's Lightning trainer: deterministic, no logger and no Lightning checkpoints (each stage writes
     its own artifacts), on the devices ``config`` names. Where a GPU may be used, an op without a deterministic CUDA
-    kernel warns instead of stopping the run."""
+    kernel warns instead of stopping the run. Before the first CPU training of a process, a warning if other work
+    already keeps the cores busy."""
+    if device_of(config).type == "cpu":
+        warn_if_cores_are_busy()
     deterministic: bool | str = True
     if config.accelerator is not Accelerator.CPU:
         # cuBLAS is deterministic only with a fixed workspace (set before its first call).
