@@ -288,5 +288,8 @@ def test_the_readme_deployment_runs_the_pipeline_to_completed_with_its_report(
         # left, so that no worker outlives the test.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(shell.pid, signal.SIGTERM)
-            time.sleep(5)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                os.killpg(shell.pid, 0)  # ProcessLookupError once the whole group has exited
+                time.sleep(0.1)
             os.killpg(shell.pid, signal.SIGKILL)
