@@ -85,36 +85,88 @@ def busy_and_total_ticks(proc_stat_line: str) -> tuple[int, int]:
     return sum(ticks) - idle, sum(ticks)
 
 
-def busy_cores(sample_seconds: float = 0.5, proc_stat: Path = Path("/proc/stat")) -> float | None:
-    """How many cores' worth of CPU the machine spends over ``sample_seconds`` while the calling thread sleeps:
-    the load of every other process (and of this one's other threads). None where /proc/stat is not there."""
+def cgroup_cpu_limit(self_cgroup: Path = Path("/proc/self/cgroup"),
+                     root: Path = Path("/sys/fs/cgroup")) -> tuple[Path, float] | None:
+    """The cgroup v2 folder whose CPU quota binds this process tightest, and the cores' worth of CPU time it allows
+    (``cpu.max``: quota / period), looked for from the process's own cgroup up to ``root``; None without a quota
+    (no cgroup v2, or ``max`` all the way up). A container limited to fewer cores than its host has one: there
+    /proc/stat and ``os.cpu_count()`` describe the host, not what the container may use."""
     try:
-        before = busy_and_total_ticks(proc_stat.read_text().split("\n", 1)[0])
-        time.sleep(sample_seconds)
-        after = busy_and_total_ticks(proc_stat.read_text().split("\n", 1)[0])
+        own = next((line[3:] for line in self_cgroup.read_text().splitlines() if line.startswith("0::")), None)
     except OSError:
         return None
-    elapsed = after[1] - before[1]
-    return None if elapsed <= 0 else (os.cpu_count() or 1) * (after[0] - before[0]) / elapsed
+    if own is None:
+        return None
+    folder, tightest = root / own.lstrip("/"), None
+    while True:
+        cpu_max = folder / "cpu.max"
+        quota, _, period = cpu_max.read_text().partition(" ") if cpu_max.is_file() else ("max", "", "")
+        if quota != "max":
+            cores = int(quota) / int(period)
+            if tightest is None or cores < tightest[1]:
+                tightest = (folder, cores)
+        if folder == root or root not in folder.parents:
+            return tightest
+        folder = folder.parent
 
 
-def contention_warning(busy: float, threads: int, cores: int) -> str | None:
+def cgroup_usage_seconds(folder: Path) -> float:
+    """CPU seconds every process of a cgroup v2 has used (``cpu.stat``'s ``usage_usec``)."""
+    for line in (folder / "cpu.stat").read_text().splitlines():
+        name, _, value = line.partition(" ")
+        if name == "usage_usec":
+            return int(value) / 1e6
+    raise ValueError(f"{folder / 'cpu.stat'}: expected a 'usage_usec' line")
+
+
+def cpu_load(sample_seconds: float = 0.5, proc_stat: Path = Path("/proc/stat"),
+             limit: tuple[Path, float] | None = None) -> tuple[float, float] | None:
+    """(busy, cores): how many cores' worth of CPU other work (and this process's other threads) spends over
+    ``sample_seconds`` while the calling thread sleeps, and how many there are to spend. Under a cgroup CPU quota
+    (``limit``, from ``cgroup_cpu_limit``) both are the quota's: the cgroup's usage against quota / period; else
+    the machine's: /proc/stat against ``os.cpu_count()``. None where neither can be read."""
+    try:
+        if limit is not None:
+            folder, cores = limit
+            before, start = cgroup_usage_seconds(folder), time.monotonic()
+            time.sleep(sample_seconds)
+            return (cgroup_usage_seconds(folder) - before) / (time.monotonic() - start), cores
+        before_ticks = busy_and_total_ticks(proc_stat.read_text().split("\n", 1)[0])
+        time.sleep(sample_seconds)
+        after_ticks = busy_and_total_ticks(proc_stat.read_text().split("\n", 1)[0])
+    except OSError:
+        return None
+    elapsed = after_ticks[1] - before_ticks[1]
+    cores = os.cpu_count() or 1
+    return None if elapsed <= 0 else (cores * (after_ticks[0] - before_ticks[0]) / elapsed, cores)
+
+
+def contention_warning(busy: float, threads: int, cores: float) -> str | None:
     """What to tell a user whose CPU training starts on ``threads`` threads while other work keeps ``busy`` of the
-    machine's ``cores`` cores busy, or None when the threads fit beside it (half a core of slack for the odd
+    ``cores`` cores it may use busy, or None when the threads fit beside it (half a core of slack for the odd
     background task)."""
     if busy + threads <= cores + 0.5:
         return None
-    return (f"{busy:.1f} of this machine's {cores} cores were busy with other work as CPU training started on "
-            f"{threads} threads: trainings that share cores slow each other far more than their number (an ml-100k "
-            "epoch took 0.9 s alone and about 30 s beside another training; the results stay the same). Run one "
-            "pipeline or experiment at a time (docs/running.md, Determinism).")
+    if threads > cores + 0.5:
+        return (f"CPU training starts on {threads} threads where this process may use {cores:g} cores: the threads "
+                f"beyond them wait on each other. Set OMP_NUM_THREADS to at most {max(1, int(cores))} "
+                "(docs/running.md, Determinism).")
+    return (f"{busy:.1f} of the {cores:g} cores this process may use were busy with other work as CPU training "
+            f"started on {threads} threads: trainings that share cores slow each other far more than their number "
+            "(an ml-100k epoch took 0.9 s alone and about 30 s beside another training; the results stay the same). "
+            "Run one pipeline or experiment at a time (docs/running.md, Determinism).")
 
 
 @functools.cache
 def warn_if_cores_are_busy() -> None:
-    """Once per process: sample the machine's load before the first CPU training and warn if it competes."""
-    busy = busy_cores()
-    message = None if busy is None else contention_warning(busy, torch.get_num_threads(), os.cpu_count() or 1)
+    """Once per process: sample the load on the cores this process may use (its container's quota where it has
+    one, else the machine's) before the first CPU training, and warn if it competes."""
+    try:
+        load = cpu_load(limit=cgroup_cpu_limit())
+    except ValueError as error:  # a measurement that failed must not stop the training it only advises
+        log.warning(f"could not measure the load on this machine's cores: {error}")
+        return
+    message = None if load is None else contention_warning(load[0], torch.get_num_threads(), load[1])
     if message:
         log.warning(message)
 
