@@ -9,6 +9,8 @@
                                                                       # one variant under two settings
     python -m benchmarks.seeds --dataset ml-1m --seeds 3 --variants full --set pretrain.history_encoder=gru \
         --reuse-base results/seeds/ml-1m-patience10 --name ml-1m-gru  # base's runs taken from a comparison
+    python -m benchmarks.seeds --dataset lightgcn-gowalla --seeds 3 --resume --max-new 1
+                                                                      # one more seed this sitting, then stop
 
 For each seed s (2025, 2026, ...) the pipeline runs in one fresh workspace with ``pretrain.seed`` and
 ``train.seed`` set to s (the SIDs depend on pre-training, so both move together); ingest and split run once. Each
@@ -283,6 +285,12 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def seeds_to_run(out: Path, seeds: range, max_new: int | None) -> list[int]:
+    """The seeds of ``seeds`` that ``out`` holds no saved run of, in order, at most ``max_new`` of them (None: all)."""
+    missing = [seed for seed in seeds if not (out / f"seed-{seed}" / PER_USER).exists()]
+    return missing if max_new is None else missing[:max_new]
+
+
 def write_summary(folder: Path) -> str:
     """Recompute ``folder``/summary.json from the runs saved there; returns the printed table."""
     result = summary(SeedRuns(folder))
@@ -302,6 +310,9 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true",
                         help="the folder exists: keep its saved seeds (their params must equal this run's, seeds "
                              "aside) and run only the missing ones, up to --seeds")
+    parser.add_argument("--max-new", type=int, default=None, metavar="N",
+                        help="train at most N of the missing seeds in this call, then stop (a comparison longer "
+                             "than one sitting: the same command with --resume continues it)")
     parser.add_argument("--reuse-base", type=Path, default=None, metavar="FOLDER",
                         help="take base's runs from FOLDER's seeds (its params that shape the baseline, all but the "
                              "SIDs' own, must equal this run's) and train only --variants")
@@ -330,6 +341,8 @@ def main() -> None:
         return
     if args.seeds < 2:
         raise SystemExit("--seeds: a comparison over seeds needs at least 2")
+    if args.max_new is not None and args.max_new < 1:
+        raise SystemExit(f"--max-new: expected at least 1 seed to train, got {args.max_new}")
     others = [v for v in args.variants or [] if v != BASELINE]
     variants = args.variants and [BASELINE] + others
     if args.reuse_base is not None:
@@ -356,10 +369,14 @@ def main() -> None:
             for seed in range(FIRST_SEED, FIRST_SEED + args.seeds):
                 set_seed(root, seed)
                 check_same_base(args.reuse_base / f"seed-{seed}" / "params.yaml", root / "params.yaml")
-        for seed in range(FIRST_SEED, FIRST_SEED + args.seeds):
+        seeds = range(FIRST_SEED, FIRST_SEED + args.seeds)
+        to_run = seeds_to_run(out, seeds, args.max_new)
+        for seed in seeds:
             if (out / f"seed-{seed}" / PER_USER).exists():
                 check_same_params(out / f"seed-{seed}" / "params.yaml", root / "params.yaml")
                 print(f"seed {seed}: saved earlier, kept", flush=True)
+                continue
+            if seed not in to_run:
                 continue
             seconds = run_seed(root, seed, env, out / f"seed-{seed}")
             if args.reuse_base is not None:
@@ -368,6 +385,13 @@ def main() -> None:
             print(f"seed {seed}: {seconds / 60:.1f} min", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    left = seeds_to_run(out, seeds, None)
+    if left:
+        print(f"{len(seeds) - len(left)} of {len(seeds)} seeds saved in {out} (--max-new {args.max_new}); the same "
+              f"command with --resume runs seeds {left}", flush=True)
+    if len(seeds) - len(left) < 2:
+        print("a comparison over seeds needs two saved seeds: no summary yet")
+        return
     print(write_summary(out))
 
 

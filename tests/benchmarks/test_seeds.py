@@ -19,9 +19,12 @@ from benchmarks.seeds import (
     check_same_base,
     check_same_params,
     merge_base,
+    seeds_to_run,
     summary,
     table,
 )
+
+from dqrec.evaluate.artifacts import PER_USER
 
 
 def save_run(folder: Path, seed: int, base: np.ndarray, full: np.ndarray, activity: np.ndarray) -> None:
@@ -110,6 +113,17 @@ def test_resuming_accepts_saved_seeds_only_under_the_same_params(tmp_path: Path)
     workspace.write_text(yaml.safe_dump({**other_seed, "train": {"seed": 2027, "lr": 0.003, "sid_shrinkage": 20}}))
     with pytest.raises(SystemExit, match=r"other params \(train.sid_shrinkage\)"):
         check_same_params(saved, workspace)
+
+
+def test_a_sitting_trains_only_the_missing_seeds_and_at_most_max_new_of_them(tmp_path: Path) -> None:
+    for seed in (2025, 2027):
+        (tmp_path / f"seed-{seed}").mkdir()
+        (tmp_path / f"seed-{seed}" / PER_USER).write_bytes(b"")
+    (tmp_path / "seed-2026").mkdir()  # a seed stopped before its per-user metrics were saved: not saved
+    seeds = range(2025, 2030)
+    assert seeds_to_run(tmp_path, seeds, None) == [2026, 2028, 2029]
+    assert seeds_to_run(tmp_path, seeds, 1) == [2026]
+    assert seeds_to_run(tmp_path, seeds, 10) == [2026, 2028, 2029]
 
 
 def test_a_reused_base_joins_the_candidate_run_and_is_paired_with_it(tmp_path: Path) -> None:
