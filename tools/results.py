@@ -120,10 +120,10 @@ def _value(value: Any) -> str:
 STATED_LATER = {"pretrain.weight_decay": 0.0, "trainer.accelerator": "auto", "trainer.devices": 1,
                 "trainer.strategy": "auto", "trainer.num_nodes": 1, "trainer.precision": "32-true",
                 # Off switches: a run made before them ran without the text and graph views, the gates and the
-                # shrinkage, the SIDs in the history aggregate.
+                # shrinkage, the SIDs in the history aggregate, the warm start from base.
                 "pretrain.text_dim": 0, "pretrain.text_weight": 1.0, "pretrain.graph_dim": 0,
                 "pretrain.graph_weight": 1.0, "train.sid_gate": False,
-                "train.sid_shrinkage": 0.0, "train.history_sids": False,
+                "train.sid_shrinkage": 0.0, "train.history_sids": False, "train.warm_start": False,
                 # The bag of history items, the only user encoder before the GRU.
                 "pretrain.history_encoder": "mean",
                 # Inconsistency policies: every earlier run read a dataset that has all its side files and no

@@ -21,7 +21,9 @@ from dqrec.cf.fit import (
     TrainConfig,
     fit_cf,
     seeded_model,
+    start_from,
     validation_users,
+    warm_start_from,
 )
 from dqrec.cf.model import CFConfig, Loss, SidTower, TwoTowerCF, drop_entries, shrinkage_weights, vector_dropout
 
@@ -51,7 +53,7 @@ def test_the_baseline_trains_the_same_under_any_value_of_the_sid_only_keys(toy) 
     train, valid, users, items, sids = toy
     config = FitConfig(model=CFConfig(dim=16, n_negatives=32), epochs=2, patience=2, batch_size=256, progress=False)
     others = {"feature_towers": ("item",), "sid_dropout": 0.1, "sid_gate": True, "sid_shrinkage": 5.0,
-              "history_sids": True,
+              "history_sids": True, "warm_start": True,
               "neighbour_weight": 0.9, "linkage_loss_weight": 0.5, "min_shared": 1, "max_neighbours": 3}
     assert set(others) == set(SID_ONLY_KEYS)
     model_keys = {key: value for key, value in others.items() if hasattr(config.model, key)}
@@ -462,3 +464,89 @@ def test_sparse_embeddings_train_with_lazy_adam_which_moves_only_the_rows_a_batc
         optimiser.step()
     moved = (model.user_embedding.weight.detach() != before).any(1)
     assert moved[:3].all() and not moved[3:].any()
+
+
+def _warm(config: FitConfig) -> FitConfig:
+    return replace(config, warm_start=True, model=replace(config.model, sid_gate=True))
+
+
+def test_a_warm_start_begins_as_the_baseline_and_trains_on_from_its_selected_epoch(toy) -> None:
+    train, valid, users, items, sids = toy
+    fit = _warm(FitConfig(model=CFConfig(dim=16, n_negatives=32), epochs=3, patience=3, batch_size=256,
+                          lr_decay=0.5, progress=False))
+    config = TrainConfig(variants=("full", "base"), fit=fit)
+    assert config.training_order() == ["base", "full"]
+    base = fit_cf(train, valid, users, items, None, config.for_variant("base"))
+    start = warm_start_from(base, config.for_variant("base"))
+    assert start.validation == max(base.validation_curve)
+    assert start.learning_rate == base.learning_rates[base.best_epoch - 1]
+
+    # The gated SID model, loaded with base's selected weights, scores every user and item as base does.
+    full_config = config.for_variant("full")
+    begun = seeded_model(train, users, items, sids, full_config)
+    start_from(begun, start.selected)
+    base_model = seeded_model(train, users, items, None, config.for_variant("base"))
+    base_model.load_state_dict(start.selected)
+    everyone = torch.arange(len(users))
+    assert torch.equal(begun.eval().scores(everyone), base_model.eval().scores(everyone))
+
+    full = fit_cf(train, valid, users, items, sids, full_config, start=start)
+    assert full.first_epoch == 0 and full.validation_curve[0] == start.validation
+    assert len(full.validation_curve) == len(full.learning_rates) + 1
+    assert full.learning_rates[0] == start.learning_rate  # goes on at the rate base's selected epoch had
+    assert full.best_epoch == int(np.argmax(full.validation_curve))
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_a_warm_start_that_no_epoch_beats_is_kept_as_the_result(toy, refit: bool) -> None:
+    train, valid, users, items, sids = toy
+    config = TrainConfig(fit=_warm(FitConfig(model=CFConfig(dim=16, n_negatives=32), epochs=3, patience=2,
+                                             batch_size=256, refit=refit, progress=False)))
+    base = fit_cf(train, valid, users, items, None, config.for_variant("base"))
+    # A learning rate that wrecks every epoch after the start: validation must keep the start.
+    start = warm_start_from(base, config.for_variant("base"))._replace(learning_rate=50.0)
+    full = fit_cf(train, valid, users, items, sids, config.for_variant("full"), start=start)
+
+    assert full.best_epoch == 0 and max(full.validation_curve[1:]) < full.validation_curve[0]
+    everyone = torch.arange(len(users))
+    # The kept model is base's (its refit, under refit), the SID inputs gated shut.
+    assert torch.allclose(full.model.scores(everyone), base.model.scores(everyone), atol=1e-6)
+    assert full.model.user_sids.gates.abs().max().item() == 0.0
+
+
+def test_a_warm_start_refit_trains_on_from_base_refit_for_the_selected_epochs(toy, caplog) -> None:
+    train, valid, users, items, sids = toy
+    config = TrainConfig(fit=_warm(FitConfig(model=CFConfig(dim=16, n_negatives=32), epochs=2, patience=2,
+                                             batch_size=256, refit=True, progress=False)))
+    base = fit_cf(train, valid, users, items, None, config.for_variant("base"))
+    start = warm_start_from(base, config.for_variant("base"))
+    assert start.refitted is not None
+    with caplog.at_level(logging.INFO, logger="dqrec.cf.fit"):
+        full = fit_cf(train, valid, users, items, sids, config.for_variant("full"), start=start)
+    assert full.best_epoch > 0  # on the toy, training with the SIDs beats the start
+    assert f"refitting on train + validation for {full.best_epoch} epochs" in caplog.text
+    assert full.trained_interactions == len(train) * 2 + (len(train) + len(valid)) * full.best_epoch
+    assert full.model.user_sids.gates.abs().max().item() > 0  # the refit trained them open again
+
+
+def test_a_warm_start_is_refused_without_base_without_gates_and_without_its_start(toy) -> None:
+    train, valid, users, items, sids = toy
+    fit = _warm(FitConfig(model=CFConfig(dim=16, n_negatives=32), epochs=1, patience=1, progress=False))
+    with pytest.raises(ValueError, match="warm_start: .*variants must include base; got \\['full'\\]"):
+        TrainConfig(variants=("full",), fit=fit)
+    with pytest.raises(ValueError, match="warm_start: needs sid_gate: true"):
+        TrainConfig(fit=replace(fit, model=replace(fit.model, sid_gate=False)))
+    with pytest.raises(ValueError, match="warm_start: a SID variant starts from the base variant's weights"):
+        fit_cf(train, valid, users, items, sids, TrainConfig(fit=fit).for_variant("full"))
+
+
+def test_start_from_refuses_weights_of_another_shape(toy) -> None:
+    train, _, users, items, sids = toy
+    config = _warm(FitConfig(model=CFConfig(dim=16, n_negatives=32, sid_features=True, linkage=True)))
+    model = seeded_model(train, users, items, sids, config)
+    other = seeded_model(train, users, items, None, replace(config, model=replace(config.model, dim=8,
+                                                                                  sid_features=False, linkage=False)))
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        start_from(model, other.state_dict())
+    with pytest.raises(ValueError, match="warm start: the base weights do not fit .*not in them: \\['item_bias"):
+        start_from(model, {k: v for k, v in model.state_dict().items() if not k.startswith("item_bias")})

@@ -55,6 +55,7 @@ class FitConfig:
     refit: bool = False  # retrain on train + valid for the selected number of epochs
     lr_decay: float = 1.0  # multiplies the learning rate after lr_decay_patience epochs without a new best
     lr_decay_patience: int = 1  # 1: after every such epoch; more lets one noisy dip pass unpunished
+    warm_start: bool = False  # SID variants start from the base variant's selected weights (see WarmStart)
     progress: bool = runtime(True)
 
     def __post_init__(self) -> None:
@@ -66,15 +67,29 @@ class FitConfig:
             raise ValueError(f"lr_decay_patience: expected a whole number of epochs >= 1, got {self.lr_decay_patience}")
 
 
+class WarmStart(NamedTuple):
+    """Where a SID variant starts under ``train.warm_start``: the base variant, trained and selected. With the SID
+    inputs gated from zero, the starting model computes the baseline's scores exactly, so validation can keep it
+    (epoch 0) unless an epoch of training with the SIDs beats it: the SIDs are asked for what the converged
+    baseline lacks, not for the faster climb that a shorter budget rewards."""
+
+    selected: dict[str, torch.Tensor]  # base's weights at the epoch validation selected
+    refitted: dict[str, torch.Tensor] | None  # base's weights after its refit on train + validation (None: no refit)
+    learning_rate: float  # the rate base's selected epoch trained with: the SID variant goes on at it
+    validation: float  # base's validation NDCG@20 at that epoch, which the starting model scores too
+
+
 class FitResult(NamedTuple):
     model: TwoTowerCF
-    validation_curve: list[float]  # NDCG@20 on validation per epoch (of the selection run)
-    best_epoch: int
+    validation_curve: list[float]  # NDCG@20 on validation per epoch (of the selection run), from first_epoch on
+    best_epoch: int  # under a warm start, the epochs trained after the start (0: the start itself)
     seconds: float
     trained_interactions: int  # interactions seen in all epochs of both runs (for throughput)
     learning_rates: list[float]  # the rate each epoch of the selection run trained with
     is_global_zero: bool  # this process is rank 0 (the only one a distributed run's artifacts come from)
     world_size: int  # processes that trained it (1 unless trainer.strategy is ddp)
+    selected_state: dict[str, torch.Tensor]  # the weights validation selected (before any refit)
+    first_epoch: int = 1  # the epoch validation_curve[0] was measured after: 0 when a warm start is its first point
 
 
 class _EpochLog(L.Callback):
@@ -149,6 +164,17 @@ class TrainConfig:
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown or not self.variants:
             raise ValueError(f"variants: expected some of {list(VARIANTS)}, got {list(self.variants)}")
+        if self.fit.warm_start and "base" not in self.variants:
+            raise ValueError(f"warm_start: the SID variants start from the base variant's weights, so variants must"
+                             f" include base; got {list(self.variants)}")
+        if self.fit.warm_start and not self.fit.model.sid_gate:
+            raise ValueError("warm_start: needs sid_gate: true, so that a SID variant starts as the baseline it"
+                             " starts from (its SID inputs gated from zero)")
+
+    def training_order(self) -> list[str]:
+        """The variants in the order they train: base first under a warm start, which the others start from."""
+        return sorted(self.variants, key=lambda variant: variant != "base") if self.fit.warm_start else list(
+            self.variants)
 
     def for_variant(self, variant: str) -> FitConfig:
         """The fit config of ``variant``: its SID switches set, everything else as the section says."""
@@ -195,6 +221,24 @@ def seeded_model(history: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame
     return model
 
 
+def start_from(model: TwoTowerCF, state: dict[str, torch.Tensor]) -> None:
+    """Load a base model's weights into a SID variant's ``model``, whose SID parameters (code embeddings, gates)
+    keep their initial values; refuse a state that leaves anything else unset or does not fit."""
+    incompatible = model.load_state_dict(state, strict=False)
+    sid_parameters = ("user_sids.", "item_sids.", "neighbour_gates")
+    unset = [key for key in incompatible.missing_keys if not key.startswith(sid_parameters)]
+    if unset or incompatible.unexpected_keys:
+        raise ValueError(f"warm start: the base weights do not fit this variant's model (not in them: {unset}; "
+                         f"not in the model: {incompatible.unexpected_keys})")
+
+
+def warm_start_from(base: FitResult, config: FitConfig) -> WarmStart:
+    """What the SID variants start from: ``base``, trained with ``config``."""
+    best = base.best_epoch - base.first_epoch  # index into the curve and the rates
+    return WarmStart(selected=base.selected_state, refitted=base.model.state_dict() if config.refit else None,
+                     learning_rate=base.learning_rates[best], validation=base.validation_curve[best])
+
+
 def validation_users(valid: pd.DataFrame, sample: int, seed: int) -> np.ndarray:
     """The users whose validation NDCG@20 selects the epoch: all with a validation interaction, or a seeded sample
     of ``sample`` of them (sorted), so that validating a large catalogue costs the sample, not every user."""
@@ -203,18 +247,36 @@ def validation_users(valid: pd.DataFrame, sample: int, seed: int) -> np.ndarray:
 
 def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame,
            sids: Sids | None, config: FitConfig, checkpoint: Path | None = None,
-           trainer_config: TrainerConfig = DEFAULT_TRAINER, provenance: dict | None = None) -> FitResult:
+           trainer_config: TrainerConfig = DEFAULT_TRAINER, provenance: dict | None = None,
+           start: WarmStart | None = None) -> FitResult:
     """Train, select the epoch on validation, optionally refit; under DDP every process returns the same
     result (metrics are reduced across processes) and only rank 0 writes the checkpoint. ``provenance`` (the
-    training config, fingerprints of the inputs) is stored in the checkpoint beside the weights."""
-    start = time.perf_counter()
+    training config, fingerprints of the inputs) is stored in the checkpoint beside the weights. A SID variant
+    under ``warm_start`` trains on from ``start`` (the base variant's result, ``warm_start_from``)."""
+    begin = time.perf_counter()
     quiet_lightning()
     n_users, n_items = len(users), len(items)
+    has_sids = config.model.sid_features or config.model.linkage
+    if config.warm_start and has_sids and start is None:
+        raise ValueError("warm_start: a SID variant starts from the base variant's weights; train base first and "
+                         "pass warm_start_from(its result)")
+    if start is not None:
+        if not (has_sids and config.model.sid_gate):
+            raise ValueError("a warm start is for a SID variant with sid_gate on, which starts as the baseline")
+        if config.refit and start.refitted is None:
+            raise ValueError("refit: the warm start has no refitted base weights (base trained without refit)")
+        config = replace(config, model=replace(config.model, lr=start.learning_rate))
     model = seeded_model(train, users, items, sids, config)
+    if start is not None:
+        start_from(model, start.selected)
     model.attach_validation(UserItems.from_frame(train, n_users, n_items),
                             UserItems.from_frame(valid, n_users, n_items))
-    keep_best = KeepBest(SELECTION_METRIC, mode="max")
+    # A warm start's own score is the first point of the curve: its gates are zero, so it scores as base did.
+    keep_best = (KeepBest(SELECTION_METRIC, mode="max") if start is None else
+                 KeepBest(SELECTION_METRIC, start.validation, model.state_dict(), mode="max"))
     decay = PlateauDecay(SELECTION_METRIC, config.lr_decay, config.lr_decay_patience)
+    if start is not None:
+        decay.best = start.validation
     trainer = build_trainer(trainer_config, config.epochs, [
         keep_best, _EpochLog(), decay, EarlyStopping(SELECTION_METRIC, patience=config.patience, mode="max")],
         config.progress)
@@ -222,21 +284,33 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
     trainer.fit(model, pairs_loader(train, config.batch_size, config.seed),
                 DataLoader(valid_users, batch_size=1024, sampler=UnpaddedShard(len(valid_users))))
     curve = keep_best.curve
-    best_epoch = int(np.argmax(curve)) + 1
-    trained = len(train) * len(curve)
+    first_epoch = 0 if start is not None else 1
+    best_epoch = int(np.argmax(curve)) + first_epoch
+    if start is not None:
+        log.info("warm start: validation NDCG@20 %.4f at the start (base), best %.4f after %d more epochs",
+                 start.validation, max(curve), best_epoch)
+    selected_state = keep_best.state
+    trained = len(train) * len(decay.rates)
     if config.refit:
         # Same seed, same schedule (the learning rates too), one more share of data; nothing left to validate
         # on, so the epoch count chosen above is the whole selection.
         log.info("refitting on train + validation for %d epochs", best_epoch)
         known = pd.concat([train, valid], ignore_index=True)
-        model = seeded_model(known, users, items, sids, config)
-        trainer = build_trainer(trainer_config, best_epoch, [ReplayRates(decay.rates), _RefitLog()], config.progress)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")  # none, by design
-            trainer.fit(model, pairs_loader(known, config.batch_size, config.seed))
-        trained += len(known) * best_epoch
+        if start is not None and best_epoch == 0:  # the start won: base's refit, the SID inputs gated shut
+            start_from(model, start.refitted)  # this model, not a new one: the trainer that saves it holds it
+            attach_inputs(model, known, users, items, sids, config)
+        else:
+            model = seeded_model(known, users, items, sids, config)
+            if start is not None:
+                start_from(model, start.refitted)
+            trainer = build_trainer(trainer_config, best_epoch, [ReplayRates(decay.rates), _RefitLog()],
+                                    config.progress)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")  # none, by design
+                trainer.fit(model, pairs_loader(known, config.batch_size, config.seed))
+            trained += len(known) * best_epoch
     if checkpoint is not None:
         model.provenance = provenance or {}
         trainer.save_checkpoint(checkpoint, weights_only=True)
-    return FitResult(model.eval(), curve, best_epoch, time.perf_counter() - start, trained, decay.rates,
-                     trainer.is_global_zero, trainer.world_size)
+    return FitResult(model.eval(), curve, best_epoch, time.perf_counter() - begin, trained, decay.rates,
+                     trainer.is_global_zero, trainer.world_size, selected_state, first_epoch)
