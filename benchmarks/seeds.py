@@ -80,7 +80,10 @@ def run_seed(root: Path, seed: int, env: dict[str, str], out: Path) -> float:
             if "Running stage" in line or "on test" in line:
                 print(f"  seed {seed} {time.perf_counter() - start:6.0f} s  {line.strip()}", flush=True)
     if process.wait() != 0:
-        sys.exit(f"seed {seed}: the pipeline failed; its log: {log_path}")
+        # The workspace goes when the harness exits: keep the log where the message says it is.
+        kept = Path(tempfile.gettempdir()) / f"dqrec-seeds-{out.parent.name}-seed-{seed}.log"
+        shutil.copy2(log_path, kept)
+        sys.exit(f"seed {seed}: the pipeline failed; its log: {kept}")
     save_run(Workspace(root), out)
     return time.perf_counter() - start
 

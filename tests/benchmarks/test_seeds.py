@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from benchmarks.seeds import (
     check_same_base,
     check_same_params,
     merge_base,
+    run_seed,
     seeds_to_run,
     summary,
     table,
@@ -211,3 +214,15 @@ def test_a_run_finished_elsewhere_joins_a_comparison_as_its_seed_under_the_same_
     (workspace / "dvc.yaml").write_text("stages:\n  late:\n    cmd: echo\n    outs: [never.txt]\n")
     with pytest.raises(SystemExit, match="not a finished, up-to-date pipeline run"):
         add_run(workspace, comparison)
+
+
+def test_a_failed_seed_keeps_its_log_where_the_message_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, temporary = tmp_path / "workspace", tmp_path / "tmp"  # a workspace with no flows: the pipeline fails
+    root.mkdir(), temporary.mkdir()
+    (root / "params.yaml").write_text(yaml.safe_dump({"pretrain": {"seed": 1}, "train": {"seed": 1}}))
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    kept = temporary / "dqrec-seeds-some-name-seed-2025.log"
+
+    with pytest.raises(SystemExit, match=f"seed 2025: the pipeline failed; its log: {kept}"):
+        run_seed(root, 2025, dict(os.environ), tmp_path / "results" / "some-name" / "seed-2025")
+    assert "No module named 'flows'" in kept.read_text()

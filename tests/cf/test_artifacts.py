@@ -124,3 +124,13 @@ def test_a_checkpoint_without_provenance_is_refused_with_the_way_out(trained: Wo
     with pytest.raises(WorkspaceMismatch, match=r"records no training config.*dvc repro train"):
         trained_fit_config(model)
     assert isinstance(replace(CONFIG.fit), FitConfig) and isinstance(model, TwoTowerCF)
+
+
+def test_the_config_of_a_warm_started_variant_reads_back_from_its_checkpoint(trained: Workspace) -> None:
+    # Its section needed base beside it; the checkpoint is one variant's, read back on its own.
+    warm = TrainConfig(variants=("base", "full"), fit=replace(CONFIG.fit, warm_start=True,
+                                                              model=replace(CONFIG.fit.model, sid_gate=True)))
+    model = load_trained(trained, "full")
+    model.provenance = {"variant": "full", "fit": to_section(warm.for_variant("full"))}
+
+    assert to_section(trained_fit_config(model)) == to_section(warm.for_variant("full"))

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dqrec.cf.fit import FitConfig, TrainConfig
+from dqrec.cf.fit import FitConfig, variant_config
 from dqrec.cf.model import TwoTowerCF
 from dqrec.configtree import ConfigError, from_section, to_section
 from dqrec.data.artifacts import read_items, read_split, read_users
@@ -99,7 +99,8 @@ def trained_fit_config(model: TwoTowerCF) -> FitConfig:
                                 "themselves); retrain it with `dvc repro train`")
     try:
         fit = from_section(FitConfig, model.provenance["fit"], f"checkpoint of '{variant}'")
-        return TrainConfig(variants=(variant,), fit=fit).for_variant(variant)
+        # Not through TrainConfig: its checks are of the whole section (a warm-started variant needs base beside it).
+        return variant_config(fit, variant)
     except (ConfigError, ValueError) as error:
         raise WorkspaceMismatch(f"{error}; retrain it with `dvc repro train`") from None
 

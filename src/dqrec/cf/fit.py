@@ -178,8 +178,15 @@ class TrainConfig:
 
     def for_variant(self, variant: str) -> FitConfig:
         """The fit config of ``variant``: its SID switches set, everything else as the section says."""
-        features, linkage = VARIANTS[variant]
-        return replace(self.fit, model=replace(self.fit.model, sid_features=features, linkage=linkage))
+        return variant_config(self.fit, variant)
+
+
+def variant_config(fit: FitConfig, variant: str) -> FitConfig:
+    """``fit`` with ``variant``'s SID switches set."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant: expected one of {list(VARIANTS)}, got {variant!r}")
+    features, linkage = VARIANTS[variant]
+    return replace(fit, model=replace(fit.model, sid_features=features, linkage=linkage))
 
 
 def build_model(users: pd.DataFrame, items: pd.DataFrame, sids: Sids | None, config: FitConfig) -> TwoTowerCF:
