@@ -124,6 +124,7 @@ STATED_LATER = {"pretrain.weight_decay": 0.0, "trainer.accelerator": "auto", "tr
                 "pretrain.text_dim": 0, "pretrain.text_weight": 1.0, "pretrain.graph_dim": 0,
                 "pretrain.graph_weight": 1.0, "train.sid_gate": False,
                 "train.sid_shrinkage": 0.0, "train.history_sids": False, "train.warm_start": False,
+                "train.freeze_base": False,
                 # The bag of history items, the only user encoder before the GRU.
                 "pretrain.history_encoder": "mean",
                 # Inconsistency policies: every earlier run read a dataset that has all its side files and no

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from dqrec.cf import SID_ONLY_KEYS
 from dqrec.cf.fit import (
+    SID_PARAMETERS,
     VARIANTS,
     FitConfig,
     PlateauDecay,
@@ -53,7 +54,7 @@ def test_the_baseline_trains_the_same_under_any_value_of_the_sid_only_keys(toy) 
     train, valid, users, items, sids = toy
     config = FitConfig(model=CFConfig(dim=16, n_negatives=32), epochs=2, patience=2, batch_size=256, progress=False)
     others = {"feature_towers": ("item",), "sid_dropout": 0.1, "sid_gate": True, "sid_shrinkage": 5.0,
-              "history_sids": True, "warm_start": True,
+              "history_sids": True, "warm_start": True, "freeze_base": True,
               "neighbour_weight": 0.9, "linkage_loss_weight": 0.5, "min_shared": 1, "max_neighbours": 3}
     assert set(others) == set(SID_ONLY_KEYS)
     model_keys = {key: value for key, value in others.items() if hasattr(config.model, key)}
@@ -550,3 +551,24 @@ def test_start_from_refuses_weights_of_another_shape(toy) -> None:
         start_from(model, other.state_dict())
     with pytest.raises(ValueError, match="warm start: the base weights do not fit .*not in them: \\['item_bias"):
         start_from(model, {k: v for k, v in model.state_dict().items() if not k.startswith("item_bias")})
+
+
+def test_a_frozen_warm_start_trains_the_sid_parameters_and_nothing_else(toy) -> None:
+    train, valid, users, items, sids = toy
+    config = TrainConfig(fit=replace(_warm(FitConfig(model=CFConfig(dim=16, n_negatives=32), epochs=2, patience=2,
+                                                     batch_size=256, progress=False)), freeze_base=True))
+    base = fit_cf(train, valid, users, items, None, config.for_variant("base"))
+    start = warm_start_from(base, config.for_variant("base"))
+    full = fit_cf(train, valid, users, items, sids, config.for_variant("full"), start=start)
+
+    assert full.best_epoch > 0  # on the toy, the SIDs beat the start
+    state = full.model.state_dict()
+    for name, weights in start.selected.items():
+        assert torch.equal(state[name], weights), name  # base's weights, untouched
+    trained = [name for name in state if name.startswith(SID_PARAMETERS)]
+    assert trained and full.model.user_sids.gates.abs().min().item() > 0
+
+
+def test_freeze_base_without_a_warm_start_is_refused() -> None:
+    with pytest.raises(ValueError, match="freeze_base: .*needs warm_start: true"):
+        FitConfig(freeze_base=True)

@@ -56,6 +56,7 @@ class FitConfig:
     lr_decay: float = 1.0  # multiplies the learning rate after lr_decay_patience epochs without a new best
     lr_decay_patience: int = 1  # 1: after every such epoch; more lets one noisy dip pass unpunished
     warm_start: bool = False  # SID variants start from the base variant's selected weights (see WarmStart)
+    freeze_base: bool = False  # under warm_start, train the SID parameters only: base's weights stay as selected
     progress: bool = runtime(True)
 
     def __post_init__(self) -> None:
@@ -65,6 +66,8 @@ class FitConfig:
             raise ValueError(f"valid_users: expected a number of users >= 0 (0: all), got {self.valid_users}")
         if self.lr_decay_patience < 1:
             raise ValueError(f"lr_decay_patience: expected a whole number of epochs >= 1, got {self.lr_decay_patience}")
+        if self.freeze_base and not self.warm_start:
+            raise ValueError("freeze_base: keeps the weights a warm start begins from, so it needs warm_start: true")
 
 
 class WarmStart(NamedTuple):
@@ -228,12 +231,20 @@ def seeded_model(history: pd.DataFrame, users: pd.DataFrame, items: pd.DataFrame
     return model
 
 
+SID_PARAMETERS = ("user_sids.", "item_sids.", "neighbour_gates")  # what the baseline lacks: code tables, gates
+
+
+def freeze_all_but_the_sids(model: TwoTowerCF) -> None:
+    """Leave only the SID parameters to train (``freeze_base``)."""
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(name.startswith(SID_PARAMETERS))
+
+
 def start_from(model: TwoTowerCF, state: dict[str, torch.Tensor]) -> None:
     """Load a base model's weights into a SID variant's ``model``, whose SID parameters (code embeddings, gates)
     keep their initial values; refuse a state that leaves anything else unset or does not fit."""
     incompatible = model.load_state_dict(state, strict=False)
-    sid_parameters = ("user_sids.", "item_sids.", "neighbour_gates")
-    unset = [key for key in incompatible.missing_keys if not key.startswith(sid_parameters)]
+    unset = [key for key in incompatible.missing_keys if not key.startswith(SID_PARAMETERS)]
     if unset or incompatible.unexpected_keys:
         raise ValueError(f"warm start: the base weights do not fit this variant's model (not in them: {unset}; "
                          f"not in the model: {incompatible.unexpected_keys})")
@@ -276,6 +287,8 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
     model = seeded_model(train, users, items, sids, config)
     if start is not None:
         start_from(model, start.selected)
+        if config.freeze_base:
+            freeze_all_but_the_sids(model)
     model.attach_validation(UserItems.from_frame(train, n_users, n_items),
                             UserItems.from_frame(valid, n_users, n_items))
     # A warm start's own score is the first point of the curve: its gates are zero, so it scores as base did.
@@ -310,6 +323,8 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
             model = seeded_model(known, users, items, sids, config)
             if start is not None:
                 start_from(model, start.refitted)
+                if config.freeze_base:
+                    freeze_all_but_the_sids(model)
             trainer = build_trainer(trainer_config, best_epoch, [ReplayRates(decay.rates), _RefitLog()],
                                     config.progress)
             with warnings.catch_warnings():
