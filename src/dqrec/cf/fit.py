@@ -116,9 +116,9 @@ class PlateauDecay(L.Callback):
     (higher is better; the count restarts after each decay), and record the rate each epoch trained with, so that a
     refit without validation can replay it."""
 
-    def __init__(self, monitor: str, factor: float, patience: int = 1) -> None:
+    def __init__(self, monitor: str, factor: float, patience: int = 1, best: float = float("-inf")) -> None:
         self.monitor, self.factor, self.patience = monitor, factor, patience
-        self.best = float("-inf")
+        self.best = best  # a warm start's own value: an epoch below it is one without a new best
         self.epochs_without_best = 0
         self.rates: list[float] = []
 
@@ -240,14 +240,17 @@ def freeze_all_but_the_sids(model: TwoTowerCF) -> None:
         parameter.requires_grad_(name.startswith(SID_PARAMETERS))
 
 
-def start_from(model: TwoTowerCF, state: dict[str, torch.Tensor]) -> None:
+def start_from(model: TwoTowerCF, state: dict[str, torch.Tensor], freeze_base: bool = False) -> None:
     """Load a base model's weights into a SID variant's ``model``, whose SID parameters (code embeddings, gates)
-    keep their initial values; refuse a state that leaves anything else unset or does not fit."""
+    keep their initial values; refuse a state that leaves anything else unset or does not fit. With
+    ``freeze_base``, only the SID parameters are left to train."""
     incompatible = model.load_state_dict(state, strict=False)
     unset = [key for key in incompatible.missing_keys if not key.startswith(SID_PARAMETERS)]
     if unset or incompatible.unexpected_keys:
         raise ValueError(f"warm start: the base weights do not fit this variant's model (not in them: {unset}; "
                          f"not in the model: {incompatible.unexpected_keys})")
+    if freeze_base:
+        freeze_all_but_the_sids(model)
 
 
 def warm_start_from(base: FitResult, config: FitConfig) -> WarmStart:
@@ -286,17 +289,14 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
         config = replace(config, model=replace(config.model, lr=start.learning_rate))
     model = seeded_model(train, users, items, sids, config)
     if start is not None:
-        start_from(model, start.selected)
-        if config.freeze_base:
-            freeze_all_but_the_sids(model)
+        start_from(model, start.selected, config.freeze_base)
     model.attach_validation(UserItems.from_frame(train, n_users, n_items),
                             UserItems.from_frame(valid, n_users, n_items))
     # A warm start's own score is the first point of the curve: its gates are zero, so it scores as base did.
     keep_best = (KeepBest(SELECTION_METRIC, mode="max") if start is None else
                  KeepBest(SELECTION_METRIC, start.validation, model.state_dict(), mode="max"))
-    decay = PlateauDecay(SELECTION_METRIC, config.lr_decay, config.lr_decay_patience)
-    if start is not None:
-        decay.best = start.validation
+    decay = PlateauDecay(SELECTION_METRIC, config.lr_decay, config.lr_decay_patience,
+                         float("-inf") if start is None else start.validation)
     trainer = build_trainer(trainer_config, config.epochs, [
         keep_best, _EpochLog(), decay, EarlyStopping(SELECTION_METRIC, patience=config.patience, mode="max")],
         config.progress)
@@ -322,9 +322,7 @@ def fit_cf(train: pd.DataFrame, valid: pd.DataFrame, users: pd.DataFrame, items:
         else:
             model = seeded_model(known, users, items, sids, config)
             if start is not None:
-                start_from(model, start.refitted)
-                if config.freeze_base:
-                    freeze_all_but_the_sids(model)
+                start_from(model, start.refitted, config.freeze_base)
             trainer = build_trainer(trainer_config, best_epoch, [ReplayRates(decay.rates), _RefitLog()],
                                     config.progress)
             with warnings.catch_warnings():
